@@ -155,9 +155,17 @@ class TaskTimeout(TaskError):
 
 
 class WorkerDied(TaskError):
-    """The worker process running the task died (killed, crashed, or out of memory)."""
+    """The worker process running the task died (killed, crashed, or out of memory).
+
+    ``culprit`` is true when the task's own process died; bystanders merely lost their pool
+    and are retried without counting an attempt.
+    """
 
     default_message = "Worker process died"
+
+    def __init__(self, message: str | None = None, *, culprit: bool = False) -> None:
+        super().__init__(message)
+        self.culprit = culprit
 
 
 class Interrupted(TaskError):
@@ -217,3 +225,20 @@ def application_errors() -> list[type[RpcsvcError]]:
             TaskNotFinished,
         )
     ]
+
+
+def from_error(error: dict[str, Any]) -> RpcsvcError:
+    """The exception for a JSON-RPC ``error`` member received by a client."""
+    code = error.get("code")
+    message = str(error.get("message", "Unknown error"))
+    data = error.get("data")
+    for cls in application_errors():
+        if cls.code == code:
+            exc = cls.__new__(cls)
+            RpcsvcError.__init__(exc, message, data=data)
+            if isinstance(exc, InvalidParams) and isinstance(data, dict):
+                exc.field, exc.problem = data.get("field", ""), data.get("problem", "")
+            return exc
+    exc = RpcsvcError(message, data=data)
+    exc.code = code if isinstance(code, int) else InternalError.code
+    return exc

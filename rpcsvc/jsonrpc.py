@@ -1,0 +1,295 @@
+"""JSON-RPC 2.0 over HTTP, to the letter of the specification, on top of aiohttp-jsonrpc.
+
+aiohttp-jsonrpc's ``JSONRPCView`` gives the shape (a class-based aiohttp view with an
+``authorize`` hook); its request handling departs from the specification (HTTP 400 on a parse
+error, -32500 for an unknown method, ``[]`` answered with ``[]``, a 500 on ``[1, 2]``, no
+dotted names), so ``post`` is replaced here. Methods live in a :class:`MethodTable` that also
+describes them (params as JSON Schemas) for validation and for ``rpc.discover``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp_jsonrpc.handler import JSONRPCView
+
+from . import errors
+from .registry import compile_schema, validate_schema
+
+log = logging.getLogger(__name__)
+
+_MISSING: Any = object()
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named parameter of a method, with its JSON Schema and default."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+    default: Any = _MISSING
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+@dataclass(frozen=True)
+class Method:
+    """A JSON-RPC method: its handler and everything ``rpc.discover`` says about it."""
+
+    name: str
+    handler: Callable[..., Any]
+    params: list[Param]
+    summary: str
+    result: dict[str, Any]
+    errors: list[type[errors.RpcsvcError]] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    is_async: bool = False
+    validators: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def bind(self, params: Any) -> dict[str, Any]:
+        """Positional or named params -> validated keyword arguments, or InvalidParams."""
+        if params is _MISSING:
+            params = {}
+        if isinstance(params, list):
+            if len(params) > len(self.params):
+                raise errors.InvalidParams(
+                    "params",
+                    f"{self.name} takes at most {len(self.params)} positional params, "
+                    f"got {len(params)}",
+                )
+            given = {p.name: value for p, value in zip(self.params, params, strict=False)}
+        else:
+            given = params
+            unknown = [k for k in given if k not in self.validators]
+            if unknown:
+                known = ", ".join(p.name for p in self.params)
+                raise errors.InvalidParams(unknown[0], f"unknown parameter (known: {known})")
+        kwargs: dict[str, Any] = {}
+        for param in self.params:
+            value = given.get(param.name, _MISSING)
+            if value is _MISSING:
+                if param.required:
+                    raise errors.InvalidParams(param.name, "is required")
+                kwargs[param.name] = param.default
+                continue
+            validate_schema(self.validators[param.name], value, root=param.name)
+            kwargs[param.name] = value
+        return kwargs
+
+
+class MethodTable:
+    """Methods by name; the same table dispatches calls and generates the OpenRPC document."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+
+    def __iter__(self) -> Any:
+        return iter(self._methods.values())
+
+    def get(self, name: str) -> Method | None:
+        return self._methods.get(name)
+
+    def method(
+        self,
+        name: str,
+        *,
+        summary: str,
+        params: list[Param],
+        result: dict[str, Any],
+        errors: list[type[errors.RpcsvcError]] | None = None,
+        examples: list[dict[str, Any]] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._methods:
+                raise ValueError(f"method {name!r} is already registered")
+            self._methods[name] = Method(
+                name=name,
+                handler=handler,
+                params=params,
+                summary=summary,
+                result=result,
+                errors=errors or [],
+                examples=examples or [],
+                is_async=inspect.iscoroutinefunction(handler),
+                validators={p.name: compile_schema(p.schema) for p in params},
+            )
+            return handler
+
+        return register
+
+
+@dataclass(frozen=True)
+class RpcBinding:
+    """What ``/rpc`` serves: the method table, the object handlers get first, the token."""
+
+    table: MethodTable
+    context: Any
+    token: str | None = None
+
+
+RPC_KEY = web.AppKey("rpc", RpcBinding)
+
+
+class RpcView(JSONRPCView):
+    """``POST /rpc``: single requests, batches and notifications per JSON-RPC 2.0."""
+
+    async def authorize(self) -> None:
+        token = self.request.app[RPC_KEY].token
+        if token is None:
+            return
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            raise web.HTTPUnauthorized(
+                text='{"error": "missing or wrong bearer token"}',
+                content_type="application/json",
+                headers={"WWW-Authenticate": 'Bearer realm="rpcsvc"'},
+            )
+
+    async def post(self) -> web.Response:  # type: ignore[override]
+        await self.authorize()
+        binding = self.request.app[RPC_KEY]
+        try:
+            body = await self.request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            limit = self.request.app._client_max_size
+            error = errors.LimitExceeded(
+                f"Request body exceeds max_body_mib ({limit} bytes)",
+                data={"limit": "max_body_mib", "max_bytes": limit},
+            )
+            return web.Response(
+                status=exc.status, body=_dumps(_error_response(None, error)),
+                content_type="application/json",
+            )
+        response = await handle_body(body, binding.table, binding.context)
+        if response is None:
+            return web.Response(status=204)
+        return web.Response(body=response, content_type="application/json")
+
+
+async def handle_body(body: bytes, table: MethodTable, context: Any) -> bytes | None:
+    """One HTTP body in, the serialised response out (None when nothing is to be answered)."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return _dumps(_error_response(None, errors.ParseError(f"Parse error: {exc}")))
+    if isinstance(message, list):
+        if not message:
+            return _dumps(_error_response(None, errors.InvalidRequest("Invalid Request: empty batch")))
+        limit = getattr(getattr(context, "settings", None), "max_batch", None)
+        if limit is not None and len(message) > limit:
+            return _dumps(
+                _error_response(
+                    None,
+                    errors.LimitExceeded(
+                        f"Batch of {len(message)} requests exceeds max_batch={limit}",
+                        data={"limit": "max_batch", "max": limit, "got": len(message)},
+                    ),
+                )
+            )
+        answers = [_dispatch(item, table, context) for item in message]
+        pending = [i for i, a in enumerate(answers) if asyncio.iscoroutine(a)]
+        if pending:
+            done = await asyncio.gather(*(answers[i] for i in pending))
+            for i, answer in zip(pending, done, strict=True):
+                answers[i] = answer
+        replies = [a for a in answers if a is not None]
+        return _dumps(replies) if replies else None
+    answer = _dispatch(message, table, context)
+    if asyncio.iscoroutine(answer):
+        answer = await answer
+    return None if answer is None else _dumps(answer)
+
+
+def _dispatch(message: Any, table: MethodTable, context: Any) -> Any:
+    """Answer one request object: a response dict, None (notification) or a coroutine."""
+    if not isinstance(message, dict):
+        return _error_response(None, errors.InvalidRequest("Invalid Request: not an object"))
+    request_id = message.get("id", _MISSING)
+    if request_id is not _MISSING and (
+        isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None)
+    ):
+        return _error_response(
+            None, errors.InvalidRequest("Invalid Request: id must be a string, number or null")
+        )
+    reply_id = None if request_id is _MISSING else request_id
+    problem = _request_problem(message)
+    if problem:
+        return _error_response(reply_id, errors.InvalidRequest(f"Invalid Request: {problem}"))
+    is_notification = request_id is _MISSING
+    method = table.get(message["method"])
+    if method is None:
+        if is_notification:
+            return None
+        return _error_response(
+            reply_id,
+            errors.MethodNotFound(
+                f"Method not found: {message['method']!r}", data={"method": message["method"]}
+            ),
+        )
+    try:
+        kwargs = method.bind(message.get("params", _MISSING))
+        if method.is_async:
+            return _await_call(method, context, kwargs, reply_id, is_notification)
+        result = method.handler(context, **kwargs)
+    except Exception as exc:
+        return None if is_notification else _error_response(reply_id, _as_rpc_error(exc, method))
+    return None if is_notification else {"jsonrpc": "2.0", "result": result, "id": reply_id}
+
+
+async def _await_call(
+    method: Method, context: Any, kwargs: dict[str, Any], reply_id: Any, is_notification: bool
+) -> dict[str, Any] | None:
+    try:
+        result = await method.handler(context, **kwargs)
+    except Exception as exc:
+        return None if is_notification else _error_response(reply_id, _as_rpc_error(exc, method))
+    return None if is_notification else {"jsonrpc": "2.0", "result": result, "id": reply_id}
+
+
+def _request_problem(message: dict[str, Any]) -> str | None:
+    if message.get("jsonrpc") != "2.0":
+        return 'member "jsonrpc" must be exactly "2.0"'
+    if not isinstance(message.get("method"), str):
+        return 'member "method" must be a string'
+    if "params" in message and not isinstance(message["params"], list | dict):
+        return 'member "params" must be an array or an object'
+    return None
+
+
+def _as_rpc_error(exc: Exception, method: Method) -> errors.RpcsvcError:
+    if isinstance(exc, errors.RpcsvcError) and not isinstance(exc, errors.TaskError):
+        return exc
+    log.exception("internal error in %s", method.name)
+    return errors.InternalError(
+        f"Internal error in {method.name}", data={"type": type(exc).__name__}
+    )
+
+
+def _error_response(request_id: Any, error: errors.RpcsvcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": error.to_error(), "id": request_id}
+
+
+def _dumps(payload: Any) -> bytes:
+    try:
+        return orjson.dumps(payload, option=_JSON_OPTIONS)
+    except TypeError:
+        log.exception("result not serialisable")
+        if isinstance(payload, list):
+            return b"[" + b",".join(_dumps(item) for item in payload) + b"]"
+        error = errors.InternalError("Internal error: result is not JSON-serialisable")
+        return orjson.dumps(_error_response(payload.get("id"), error))
