@@ -7,12 +7,9 @@ loop. The manager is the only writer of task records, so every transition happen
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import inspect
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +21,10 @@ from .config import Settings
 from .executor import Job, ProcessExecutor
 from .queue import WorkItem, WorkQueue
 from .registry import Call, Plan, TaskRegistry, TaskType
+from .store import TaskStore
 from .task import Priority, Task, TaskStatus
 
 log = logging.getLogger("rpcsvc.tasks")
-
-EVICTED_IDS_KEPT = 1_000_000  # evicted ids remembered, to tell "evicted" from "never existed"
 
 
 class TaskContext:
@@ -83,10 +79,9 @@ class TaskManager:
         )
         self.resources: dict[str, Any] = {}
         self.listeners: list[Callable[[Task], None]] = []  # called on every transition
-        self._tasks: dict[str, Task] = {}
-        self._order: list[Task] = []  # creation order, for task.list paging
-        self._finished: OrderedDict[str, float] = OrderedDict()
-        self._evicted: OrderedDict[str, None] = OrderedDict()
+        self.store = TaskStore(
+            result_ttl=self.settings.result_ttl, max_finished=self.settings.max_finished
+        )
         self._runs: dict[str, _Run] = {}
         self._queue = WorkQueue(max_cost_per_job=self.settings.chunk_size)
         self._seq = 0
@@ -99,7 +94,7 @@ class TaskManager:
 
     def __repr__(self) -> str:
         return (
-            f"<TaskManager tasks={len(self._tasks)} pending={self._pending} "
+            f"<TaskManager tasks={len(self.store)} pending={self._pending} "
             f"running={len(self._runs)} queue={len(self._queue)} executor={self.executor!r}>"
         )
 
@@ -107,7 +102,7 @@ class TaskManager:
 
     async def start(self) -> None:
         await self.executor.start()
-        self._sweeper = asyncio.create_task(self._sweep_expired())
+        self._sweeper = asyncio.create_task(self.store.sweep_forever())
         self._started = True
 
     async def close(self, *, grace: float | None = None) -> None:
@@ -119,7 +114,7 @@ class TaskManager:
             await asyncio.wait(
                 [asyncio.ensure_future(t.wait(grace)) for t in running], timeout=grace
             )
-        for task in list(self._tasks.values()):
+        for task in self.store:
             if not task.finished:
                 self._finish(task, TaskStatus.CANCELLED, error=_error(errors.ShuttingDown()))
         if self._sweeper is not None:
@@ -147,7 +142,7 @@ class TaskManager:
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys((s.value for s in TaskStatus), 0)
-        for task in self._tasks.values():
+        for task in self.store:
             counts[task.status.value] += 1
         return counts
 
@@ -192,8 +187,8 @@ class TaskManager:
         if task_type.kind == "cpu":
             assert task_type.plan is not None
             run.plan = task_type.plan(params, TaskContext(self, task))
-        self._tasks[task.task_id] = task
-        self._order.append(task)
+            task.params = None  # the plan's chunks hold the data now; keep one copy only
+        self.store.add(task)
         self._runs[task.task_id] = run
         self._pending += 1
         self._types_of_runs[task.task_id] = task_type
@@ -243,49 +238,61 @@ class TaskManager:
         """Create and queue in one step; the record is returned."""
         task_id = self.create_task(type_name, (), params, **options)
         self.execute_task_async(task_id)
-        return self._tasks[task_id]
+        return self.store.get(task_id)
+
+    # --- convenience methods of the original design ---------------------------------------
+
+    def schedule_data_collection(
+        self, platform: str, entity_ids: list[str], *, priority: str = "normal", **params: Any
+    ) -> str:
+        """Collect posts of ``entity_ids`` from ``platform`` into the content store."""
+        params = {"platform": platform, "entity_ids": entity_ids, **params}
+        return self.submit("collect_platform_data", params, priority=priority).task_id
+
+    def schedule_content_analysis(
+        self,
+        content_ids_or_posts: list[Any],
+        analysis_types: list[str] | None = None,
+        *,
+        priority: str = "normal",
+        **params: Any,
+    ) -> str:
+        """Analyse posts given inline (dicts or strings) or by ``content_id`` (strings with ':')."""
+        items = list(content_ids_or_posts)
+        if items and all(isinstance(i, dict) for i in items):
+            params["posts"] = items
+        elif items and all(isinstance(i, str) and ":" in i for i in items):
+            params["content_ids"] = items
+        else:
+            params["texts"] = items
+        if analysis_types is not None:
+            params["analysis_types"] = analysis_types
+        return self.submit("analyze_content", params, priority=priority).task_id
+
+    def schedule_relationship_analysis(self, *, priority: str = "normal", **params: Any) -> str:
+        """Interaction graph, central actors and communities of posts (inline or content_ids)."""
+        return self.submit("analyze_relationships", params, priority=priority).task_id
+
+    def schedule_report(self, *, priority: str = "normal", **params: Any) -> str:
+        """A report (json, markdown or html) from posts, content_ids or finished task ids."""
+        return self.submit("generate_report", params, priority=priority).task_id
 
     # --- reading tasks -----------------------------------------------------------------
 
     def get(self, task_id: str) -> Task:
-        task = self._tasks.get(task_id)
-        if task is not None and task.finished and self._expired(task, time.time()):
-            self._evict(task.task_id)
-            task = None
-        if task is None:
-            if task_id in self._evicted:
-                raise errors.TaskEvicted(
-                    f"Task {task_id} finished and was evicted (result_ttl / max_finished)",
-                    data={"task_id": task_id},
-                )
-            raise errors.TaskNotFound(f"Task {task_id} not found", data={"task_id": task_id})
-        return task
+        """The task, or TaskNotFound / TaskEvicted."""
+        return self.store.get(task_id)
 
     def get_task_status(self, task_id: str) -> dict[str, Any]:
         return self.get(task_id).to_dict()
 
     def get_all_tasks(self) -> list[dict[str, Any]]:
-        return [t.to_dict(with_result=False) for t in self._tasks.values()]
+        return [t.to_dict(with_result=False) for t in self.store]
 
     def list_tasks(
         self, *, status: str | None, type: str | None, limit: int, before_seq: int | None
     ) -> tuple[list[Task], int | None]:
-        """Newest first; ``before_seq`` is the cursor (the seq of the last task of a page)."""
-        if len(self._order) > 2 * len(self._tasks) + 1024:
-            self._order = [t for t in self._order if t.task_id in self._tasks]
-        end = len(self._order) if before_seq is None else bisect.bisect_left(
-            self._order, before_seq, key=lambda t: t.seq
-        )
-        page: list[Task] = []
-        for i in range(end - 1, -1, -1):
-            task = self._order[i]
-            if task.task_id not in self._tasks:
-                continue
-            if (status is None or task.status == status) and (type is None or task.type == type):
-                page.append(task)
-                if len(page) == limit:
-                    return page, task.seq if i > 0 else None
-        return page, None
+        return self.store.page(status=status, type=type, limit=limit, before_seq=before_seq)
 
     # --- cancel, wait ----------------------------------------------------------------------
 
@@ -462,8 +469,7 @@ class TaskManager:
                 # discarded; a job of this task alone is stopped, freeing its worker.
                 if alone:
                     self.executor.kill(job)
-        self._finished[task.task_id] = task.finished_at or time.time()
-        self._evict_over_cap()
+        self.store.finished(task)
         log.info(
             "task %s %s type=%s duration=%s",
             task.task_id,
@@ -477,33 +483,6 @@ class TaskManager:
     def _notify(self, task: Task) -> None:
         for listener in self.listeners:
             listener(task)
-
-    # --- eviction -----------------------------------------------------------------------
-
-    def _expired(self, task: Task, now: float) -> bool:
-        return task.finished_at is not None and now - task.finished_at > self.settings.result_ttl
-
-    def _evict(self, task_id: str) -> None:
-        self._tasks.pop(task_id, None)
-        self._finished.pop(task_id, None)
-        self._evicted[task_id] = None
-        if len(self._evicted) > EVICTED_IDS_KEPT:
-            self._evicted.popitem(last=False)
-
-    def _evict_over_cap(self) -> None:
-        while len(self._finished) > self.settings.max_finished:
-            self._evict(next(iter(self._finished)))
-
-    async def _sweep_expired(self) -> None:
-        interval = min(1.0, max(self.settings.result_ttl / 4, 0.01))
-        while True:
-            await asyncio.sleep(interval)
-            deadline = time.time() - self.settings.result_ttl
-            while self._finished:
-                task_id, finished_at = next(iter(self._finished.items()))
-                if finished_at > deadline:
-                    break
-                self._evict(task_id)
 
 
 def _error(exc: BaseException) -> dict[str, str]:
