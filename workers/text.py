@@ -1,0 +1,89 @@
+"""Patterns shared by the per-post analysers: URLs, handles, hashtags and cashtags.
+
+Compiled once at import; every function here is cheap enough to run per post.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+
+# A URL ends at whitespace, quotes or angle brackets; one balanced "(...)" group is kept
+# (Wikipedia links) and trailing sentence punctuation is trimmed by `clean_url`.
+URL_RE = re.compile(
+    r"(?<![\w@])(?:https?://|www\.)[^\s<>\"'()\[\]]+(?:\([^\s<>\"'()]*\)[^\s<>\"'()\[\]]*)*",
+    re.IGNORECASE,
+)
+_URL_TRAILING = ".,;:!?*_~"
+
+# One pattern for Twitter/X `@user`, Mastodon `@user@instance.tld` and Bluesky `@name.tld`.
+# The look-behind keeps e-mail addresses (`a@b.org`) and `u/@x` paths out; a handle never
+# ends on "." or "-" so "thanks @bob." gives "bob".
+MENTION_RE = re.compile(
+    r"(?<![\w@./])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+    r"(@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+)?"
+)
+
+# A hashtag needs at least one letter (so "#1" and "#2022" are not tags); the look-behind
+# keeps URL fragments and HTML entities ("&#39;", "&amp;#x200B;") out.
+HASHTAG_RE = re.compile(r"(?<![\w&#/;])#(\w*[^\W\d_]\w*)")
+
+# Twitter's cashtag shape: 1-6 letters, optional ".X" class suffix; "$5" and "$5B" are prices.
+CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?!\w)")
+
+
+def clean_url(raw: str) -> str:
+    """Drop sentence punctuation glued to the end of a URL ("see http://x.org/a.")."""
+    url = raw.rstrip(_URL_TRAILING)
+    # An unbalanced closing parenthesis belongs to the prose, not to the URL.
+    while url.endswith(")") and url.count("(") < url.count(")"):
+        url = url[:-1].rstrip(_URL_TRAILING)
+    return url
+
+
+def normalize_handle(handle: str) -> str:
+    """Canonical key of an account handle: no leading "@", lower case.
+
+    Handles are case-insensitive on Twitter/X, Mastodon and Bluesky, so "@Bob" and "bob"
+    are the same account.
+    """
+    return handle.strip().lstrip("@").lower()
+
+
+def url_domain(url: str) -> str:
+    """Host of a URL without "www." (for aggregating links by site)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].lower()
+    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
+    return host[4:] if host.startswith("www.") else host
+
+
+def post_day(created: object) -> str | None:
+    """UTC day ("YYYY-MM-DD") of a post's timestamp: epoch seconds or an ISO 8601 string.
+
+    None when the value is missing or unreadable, so undated posts simply drop out of
+    per-day series instead of failing the task.
+    """
+    if isinstance(created, bool) or created is None:
+        return None
+    if isinstance(created, int | float):
+        if not math.isfinite(created):
+            return None
+        try:
+            return datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%d")
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(created, datetime):
+        moment = created if created.tzinfo is None else created.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d")
+    if isinstance(created, str):
+        value = created.strip()
+        if value.isdigit():
+            return post_day(int(value))
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return post_day(moment)
+    return None
