@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from importlib import resources
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # A URL ends at whitespace, quotes or angle brackets; one balanced "(...)" group is kept
 # (Wikipedia links) and trailing sentence punctuation is trimmed by `clean_url`.
@@ -87,3 +90,40 @@ def post_day(created: object) -> str | None:
             return None
         return post_day(moment)
     return None
+
+
+def _load_stop_words() -> frozenset[str]:
+    text = (resources.files("workers") / "data" / "stop_words.txt").read_text(encoding="utf-8")
+    extra = (
+        word for line in text.splitlines() if not line.startswith("#") for word in line.split()
+    )
+    return frozenset(extra) | ENGLISH_STOP_WORDS
+
+
+# scikit-learn's English stop words plus social-media noise (workers/data/stop_words.txt).
+STOP_WORDS = _load_stop_words()
+_ENTITY_RE = re.compile(r"&(?:#x?[0-9a-f]+|[a-z]+);", re.IGNORECASE)
+_REDDIT_REF_RE = re.compile(r"\b[ur]/\w+")
+
+
+def text_for_terms(text: str) -> str:
+    """The prose of a post for term statistics: URLs, handles, HTML entities and Reddit
+    u/ and r/ references removed; "#Tag" becomes the word "Tag"."""
+    # Each pattern runs only when its marker is present: most posts have none of them.
+    if "://" in text or "www." in text:
+        text = URL_RE.sub(" ", text)
+    if "@" in text:
+        text = MENTION_RE.sub(" ", text)
+    if "&" in text:
+        text = _ENTITY_RE.sub(" ", text)
+    if "/" in text:
+        text = _REDDIT_REF_RE.sub(" ", text)
+    return text.replace("#", " ")
+
+
+def even_sample(items: list[str], limit: int) -> list[str]:
+    """At most `limit` items spread evenly over `items` (deterministic, keeps order)."""
+    if len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
