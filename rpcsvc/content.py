@@ -207,7 +207,11 @@ class ContentStore:
             raise ContentStoreFull(
                 f"Content store full: it holds {len(self._posts)} of at most {self.max_posts} "
                 f"posts and this would add {len(new_ids)} more",
-                data={"max_posts": self.max_posts, "count": len(self._posts), "adding": len(new_ids)},
+                data={
+                    "max_posts": self.max_posts,
+                    "count": len(self._posts),
+                    "adding": len(new_ids),
+                },
             )
         for post in validated:
             self._put(post)
@@ -274,9 +278,15 @@ class ContentStore:
         if since is not None:
             moment = parse_time(since) if isinstance(since, str) else None
             if moment is None:
-                raise InvalidParams("since", "must be an ISO 8601 time such as 2022-11-08T00:00:00Z")
+                raise InvalidParams(
+                    "since", "must be an ISO 8601 time such as 2022-11-08T00:00:00Z"
+                )
             since_text = format_time(moment)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_LIST_LIMIT
+        ):
             raise InvalidParams("limit", f"must be an integer from 1 to {MAX_LIST_LIMIT}")
         start = self._decode_cursor(cursor)
 
