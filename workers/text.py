@@ -28,6 +28,9 @@ MENTION_RE = re.compile(
     r"(@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+)?"
 )
 
+# Reddit's user references: "u/name" or "/u/name" (3-20 letters, digits, "_" or "-").
+REDDIT_USER_RE = re.compile(r"(?<![\w/])/?u/([A-Za-z0-9_-]{3,20})\b")
+
 # A hashtag needs at least one letter (so "#1" and "#2022" are not tags); the look-behind
 # keeps URL fragments and HTML entities ("&#39;", "&amp;#x200B;") out.
 HASHTAG_RE = re.compile(r"(?<![\w&#/;])#(\w*[^\W\d_]\w*)")

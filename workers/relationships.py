@@ -1,0 +1,437 @@
+"""Who talks to whom: the interaction graph of a set of posts and its hashtag co-occurrence.
+
+Accepts three post shapes, mixed freely:
+- normalised posts: ``id``, ``author`` (``{id, handle, name}`` or a string), ``text``,
+  ``reply_to`` (``{post, author}``), ``mentions``, ``hashtags``;
+- Reddit (Pushshift) comments and submissions: ``id``, ``author``, ``body``/``title``,
+  ``parent_id`` (``t1_<comment>`` / ``t3_<submission>``); the replied-to author is looked up
+  among the posts of the set;
+- Mastodon statuses: ``account``, ``in_reply_to_account_id`` / ``in_reply_to_id``,
+  ``mentions`` (``[{id, acct}]``), ``tags`` (``[{name}]``), ``content``.
+
+Edges go author -> replied-to author and author -> mentioned account, weighted by how often.
+Deleted accounts ("[deleted]", "[removed]") and self-replies are left out and counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import networkx as nx
+
+from workers.text import HASHTAG_RE, MENTION_RE, REDDIT_USER_RE, normalize_handle
+
+_DELETED = frozenset({"", "[deleted]", "[removed]", "deleted", "removed"})
+
+
+def analyze_relationships(
+    posts: list[dict[str, Any]], *, max_graph_nodes: int = 500, seed: int = 0, top_n: int = 10
+) -> dict[str, Any]:
+    """Graph size, central actors, communities, bridges, hashtag pairs and the graph itself.
+
+    Result: ``{"summary", "central": {"pagerank", "in_degree", "most_active"}, "communities":
+    {"count", "items": [{"id", "size", "top_members", "top_hashtags", "internal_weight",
+    "external_weight"}]}, "bridges": {"community_pairs", "actors"}, "hashtags": {"nodes",
+    "edges", "top_pairs"}, "graph": node-link JSON}``. The graph keeps the `max_graph_nodes`
+    actors of highest PageRank (ties by name) and the edges among them; ``truncated`` and the
+    totals say what was left out. Communities are Louvain's (seeded) on the undirected,
+    weight-summed graph; bridges are the community pairs joined by most weight and the actors
+    whose edges reach most other communities (no exact betweenness: minutes on large graphs).
+    """
+    if not isinstance(posts, list):
+        raise ValueError(f"posts: must be a list of objects, got {type(posts).__name__}")
+    for name, value in (("max_graph_nodes", max_graph_nodes), ("top_n", top_n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    parsed = [_parse(i, post) for i, post in enumerate(posts)]
+    graph, skipped, labels = _interaction_graph(parsed)
+    tag_graph = _hashtag_graph(parsed)
+    pagerank = nx.pagerank(graph, weight="weight") if graph.number_of_nodes() else {}
+    community_of, communities = _communities(graph, seed)
+    tags_by_actor: dict[str, Counter[str]] = {}
+    for post in parsed:
+        if post["author"] is not None and post["hashtags"]:
+            tags_by_actor.setdefault(post["author"], Counter()).update(post["hashtags"])
+    return {
+        "summary": {
+            "posts": len(posts),
+            "authors": len({p["author"] for p in parsed if p["author"] is not None}),
+            "nodes": graph.number_of_nodes(),
+            "edges": graph.number_of_edges(),
+            "interactions": int(graph.size(weight="weight")),
+            "replies": sum(int(d["replies"]) for _, _, d in graph.edges(data=True)),
+            "mentions": sum(int(d["mentions"]) for _, _, d in graph.edges(data=True)),
+            "skipped": skipped,
+        },
+        "central": _central(graph, pagerank, labels, top_n),
+        "communities": {
+            "count": len(communities),
+            "items": [
+                _describe_community(k, members, graph, pagerank, labels, tags_by_actor, top_n)
+                for k, members in enumerate(communities[:top_n])
+            ],
+        },
+        "bridges": _bridges(graph, community_of, labels, top_n),
+        "hashtags": {
+            "nodes": tag_graph.number_of_nodes(),
+            "edges": tag_graph.number_of_edges(),
+            "top_pairs": [
+                {"tags": [a, b], "posts": int(d["weight"])}
+                for a, b, d in sorted(
+                    tag_graph.edges(data=True),
+                    key=lambda e: (-e[2]["weight"], *sorted((e[0], e[1]))),
+                )[:top_n]
+            ],
+        },
+        "graph": _node_link(graph, pagerank, community_of, labels, max_graph_nodes),
+    }
+
+
+# --- Reading the three post shapes --------------------------------------------------------
+
+
+def _parse(index: int, post: object) -> dict[str, Any]:
+    if not isinstance(post, Mapping):
+        raise ValueError(f"posts[{index}]: must be an object, got {type(post).__name__}")
+    author, display, account_id = _author(post)
+    text = _text(post)
+    return {
+        "ids": _ids(post),
+        "author": author,
+        "display": display,
+        "account_id": account_id,
+        "reply": _reply(post),
+        "mentions": _mentions(post, text),
+        "hashtags": _hashtags(post, text),
+    }
+
+
+def _author(post: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(key, display name, platform account id) of the post's author."""
+    raw = post.get("author", post.get("account"))
+    if isinstance(raw, Mapping):
+        handle = raw.get("handle") or raw.get("acct") or raw.get("username") or raw.get("id")
+        account_id = raw.get("id")
+        display = str(raw.get("name") or raw.get("display_name") or handle or "")
+    else:
+        handle, account_id, display = raw, post.get("author_id"), str(raw or "")
+    if handle is None or str(handle).strip().lower() in _DELETED:
+        return None, None, None
+    key = normalize_handle(str(handle))
+    return key, display or key, None if account_id is None else str(account_id)
+
+
+def _text(post: Mapping[str, Any]) -> str:
+    parts = [post.get(field) for field in ("text", "body", "title", "selftext", "content")]
+    return "\n".join(p for p in parts if isinstance(p, str) and p)
+
+
+def _ids(post: Mapping[str, Any]) -> list[str]:
+    ids = [str(post[field]) for field in ("id", "uri", "url") if post.get(field) is not None]
+    if post.get("name"):  # Reddit fullname "t1_abc"
+        ids.append(str(post["name"]))
+    return ids
+
+
+def _reply(post: Mapping[str, Any]) -> dict[str, str | None] | None:
+    """What the post replies to: an author key if known, else a post id to resolve."""
+    reply_to = post.get("reply_to")
+    if isinstance(reply_to, Mapping):
+        author = reply_to.get("author")
+        if isinstance(author, Mapping):
+            author = author.get("handle") or author.get("acct") or author.get("id")
+        return {
+            "author": None if author is None else str(author),
+            "post": None if reply_to.get("post") is None else str(reply_to["post"]),
+            "account_id": None,
+        }
+    parent = post.get("parent_id")
+    if isinstance(parent, str) and parent:
+        return {"author": None, "post": parent.split("_", 1)[-1], "account_id": None}
+    account = post.get("in_reply_to_account_id")
+    status = post.get("in_reply_to_id")
+    if account is not None or status is not None:
+        return {
+            "author": None,
+            "post": None if status is None else str(status),
+            "account_id": None if account is None else str(account),
+        }
+    return None
+
+
+def _mentions(post: Mapping[str, Any], text: str) -> list[str]:
+    given = post.get("mentions")
+    if isinstance(given, list):
+        keys = []
+        for m in given:
+            handle = (
+                (m.get("handle") or m.get("acct") or m.get("username"))
+                if isinstance(m, Mapping)
+                else m
+            )
+            if handle:
+                keys.append(normalize_handle(str(handle)))
+        return list(dict.fromkeys(keys))
+    found = (
+        [m.group(1) + (m.group(2) or "") for m in MENTION_RE.finditer(text)] if "@" in text else []
+    )
+    if "u/" in text:
+        found += [m.group(1) for m in REDDIT_USER_RE.finditer(text)]
+    return list(dict.fromkeys(normalize_handle(h) for h in found))
+
+
+def _hashtags(post: Mapping[str, Any], text: str) -> list[str]:
+    given = post.get("hashtags", post.get("tags"))
+    if isinstance(given, list):
+        names = [t.get("name") if isinstance(t, Mapping) else t for t in given]
+        return sorted({str(n).lstrip("#").casefold() for n in names if n})
+    return sorted({m.group(1).casefold() for m in HASHTAG_RE.finditer(text)}) if "#" in text else []
+
+
+# --- Graphs -----------------------------------------------------------------------------
+
+
+def _interaction_graph(
+    parsed: list[dict[str, Any]],
+) -> tuple[nx.DiGraph, dict[str, int], dict[str, str]]:
+    author_of_post: dict[str, str] = {}
+    handle_of_account: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    for post in parsed:
+        for post_id in post["ids"]:
+            # A deleted author maps to "" so that replies to it count as deleted_target.
+            author_of_post[post_id] = post["author"] or ""
+        if post["author"] is None:
+            continue
+        labels.setdefault(post["author"], post["display"])
+        if post["account_id"] is not None:
+            handle_of_account[post["account_id"]] = post["author"]
+    graph = nx.DiGraph()
+    skipped = Counter({"no_author": 0, "self": 0, "unresolved_replies": 0, "deleted_target": 0})
+    for post in parsed:
+        source = post["author"]
+        if source is None:
+            skipped["no_author"] += 1
+            continue
+        graph.add_node(source)
+        reply = post["reply"]
+        if reply is not None:
+            target = _reply_target(reply, author_of_post, handle_of_account)
+            if target is None:
+                skipped["unresolved_replies"] += 1
+            elif target in _DELETED:
+                skipped["deleted_target"] += 1
+            else:
+                _add_edge(graph, source, target, "replies", skipped)
+        for target in post["mentions"]:
+            _add_edge(graph, source, target, "mentions", skipped)
+    graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
+    for node in graph:
+        labels.setdefault(node, node)
+    return graph, dict(skipped), labels
+
+
+def _reply_target(
+    reply: dict[str, str | None], author_of_post: dict[str, str], handle_of_account: dict[str, str]
+) -> str | None:
+    if reply["author"]:
+        return normalize_handle(reply["author"])
+    if reply["post"] is not None and reply["post"] in author_of_post:
+        return author_of_post[reply["post"]]
+    if reply["account_id"] is not None:
+        return handle_of_account.get(reply["account_id"])
+    return None
+
+
+def _add_edge(
+    graph: nx.DiGraph, source: str, target: str, kind: str, skipped: Counter[str]
+) -> None:
+    if source == target:
+        skipped["self"] += 1
+        return
+    if graph.has_edge(source, target):
+        data = graph[source][target]
+    else:
+        graph.add_edge(source, target, weight=0, replies=0, mentions=0)
+        data = graph[source][target]
+    data["weight"] += 1
+    data[kind] += 1
+
+
+def _hashtag_graph(parsed: Iterable[dict[str, Any]]) -> nx.Graph:
+    pairs: Counter[tuple[str, str]] = Counter()
+    tags: set[str] = set()
+    for post in parsed:
+        tags.update(post["hashtags"])
+        pairs.update(itertools.combinations(post["hashtags"], 2))  # sorted, so (a, b) is unique
+    graph = nx.Graph()
+    graph.add_nodes_from(tags)
+    graph.add_weighted_edges_from((a, b, n) for (a, b), n in pairs.items())
+    return graph
+
+
+# --- Measures ---------------------------------------------------------------------------
+
+
+def _ranked(scores: Mapping[str, float], top_n: int) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
+
+
+def _central(
+    graph: nx.DiGraph, pagerank: dict[str, float], labels: dict[str, str], top_n: int
+) -> dict[str, list[dict[str, Any]]]:
+    in_weight = dict(graph.in_degree(weight="weight"))
+    out_weight = dict(graph.out_degree(weight="weight"))
+    return {
+        "pagerank": [
+            {"actor": labels[a], "key": a, "score": round(s, 6)}
+            for a, s in _ranked(pagerank, top_n)
+        ],
+        "in_degree": [
+            {
+                "actor": labels[a],
+                "key": a,
+                "interactions": int(w),
+                "from_actors": graph.in_degree(a),
+            }
+            for a, w in _ranked(in_weight, top_n)
+        ],
+        "most_active": [
+            {"actor": labels[a], "key": a, "interactions": int(w), "to_actors": graph.out_degree(a)}
+            for a, w in _ranked(out_weight, top_n)
+        ],
+    }
+
+
+def _communities(graph: nx.DiGraph, seed: int) -> tuple[dict[str, int], list[list[str]]]:
+    if graph.number_of_nodes() == 0:
+        return {}, []
+    undirected = nx.Graph()
+    undirected.add_nodes_from(sorted(graph))
+    for a, b, data in graph.edges(data=True):
+        previous = undirected[a][b]["weight"] if undirected.has_edge(a, b) else 0
+        undirected.add_edge(a, b, weight=previous + data["weight"])
+    found = nx.community.louvain_communities(undirected, weight="weight", seed=seed)
+    communities = sorted((sorted(c) for c in found), key=lambda c: (-len(c), c[0]))
+    community_of = {node: k for k, members in enumerate(communities) for node in members}
+    return community_of, communities
+
+
+def _describe_community(
+    k: int,
+    members: list[str],
+    graph: nx.DiGraph,
+    pagerank: dict[str, float],
+    labels: dict[str, str],
+    tags_by_actor: dict[str, Counter[str]],
+    top_n: int,
+) -> dict[str, Any]:
+    inside = set(members)
+    internal = external = 0
+    tags: Counter[str] = Counter()
+    for node in members:
+        tags.update(tags_by_actor.get(node, {}))
+        for _, other, data in graph.out_edges(node, data=True):
+            if other in inside:
+                internal += data["weight"]
+            else:
+                external += data["weight"]
+        external += sum(
+            d["weight"] for o, _, d in graph.in_edges(node, data=True) if o not in inside
+        )
+    top = _ranked({m: pagerank[m] for m in members}, min(top_n, 5))
+    return {
+        "id": k,
+        "size": len(members),
+        "top_members": [labels[m] for m, _ in top],
+        "top_hashtags": [
+            "#" + t for t, _ in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        ],
+        "internal_weight": int(internal),
+        "external_weight": int(external),
+    }
+
+
+def _bridges(
+    graph: nx.DiGraph, community_of: dict[str, int], labels: dict[str, str], top_n: int
+) -> dict[str, list[dict[str, Any]]]:
+    pair_weight: Counter[tuple[int, int]] = Counter()
+    pair_edges: Counter[tuple[int, int]] = Counter()
+    reached: dict[str, set[int]] = {}
+    external: Counter[str] = Counter()
+    for a, b, data in graph.edges(data=True):
+        ca, cb = community_of[a], community_of[b]
+        if ca == cb:
+            continue
+        pair = (min(ca, cb), max(ca, cb))
+        pair_weight[pair] += data["weight"]
+        pair_edges[pair] += 1
+        for node, other in ((a, cb), (b, ca)):
+            reached.setdefault(node, set()).add(other)
+            external[node] += data["weight"]
+    pairs = sorted(pair_weight.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
+    actors = sorted(reached, key=lambda n: (-len(reached[n]), -external[n], n))[:top_n]
+    return {
+        "community_pairs": [
+            {"communities": list(pair), "weight": int(w), "edges": pair_edges[pair]}
+            for pair, w in pairs
+        ],
+        "actors": [
+            {
+                "actor": labels[n],
+                "key": n,
+                "community": community_of[n],
+                "communities_reached": len(reached[n]),
+                "external_weight": int(external[n]),
+            }
+            for n in actors
+        ],
+    }
+
+
+def _node_link(
+    graph: nx.DiGraph,
+    pagerank: dict[str, float],
+    community_of: dict[str, int],
+    labels: dict[str, str],
+    max_nodes: int,
+) -> dict[str, Any]:
+    """Node-link JSON (readable by ``nx.node_link_graph(data, edges="links")``), capped."""
+    kept = [n for n, _ in _ranked(pagerank, max_nodes)]
+    keep = set(kept)
+    links = [
+        {
+            "source": a,
+            "target": b,
+            "weight": d["weight"],
+            "replies": d["replies"],
+            "mentions": d["mentions"],
+        }
+        for a, b, d in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1]))
+        if a in keep and b in keep
+    ]
+    return {
+        "directed": True,
+        "multigraph": False,
+        "graph": {
+            "truncated": len(kept) < graph.number_of_nodes(),
+            "total_nodes": graph.number_of_nodes(),
+            "total_edges": graph.number_of_edges(),
+            "kept_by": f"top {max_nodes} nodes by PageRank, edges among them",
+        },
+        "nodes": [
+            {
+                "id": n,
+                "label": labels[n],
+                "pagerank": round(pagerank[n], 6),
+                "community": community_of[n],
+                "in_weight": int(graph.in_degree(n, weight="weight")),
+                "out_weight": int(graph.out_degree(n, weight="weight")),
+            }
+            for n in kept
+        ],
+        "links": links,
+    }
