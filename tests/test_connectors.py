@@ -287,12 +287,24 @@ async def test_collect_keeps_going_when_one_entity_is_unknown(
 async def test_collect_fails_when_every_entity_fails(
     mastodon: FakeMastodon, make_http: Callable[..., HttpClient]
 ) -> None:
-    with pytest.raises(CollectionError, match="all 2 entities failed") as caught:
+    with pytest.raises(EntityNotFound, match="all 2 entities failed") as caught:
         await collect(
             connector("mastodon", make_http()), ["ghost", "nobody"], store=ContentStore(),
             options={"base_url": mastodon.base_url},
         )  # fmt: skip
     assert [e["type"] for e in caught.value.data["errors"]] == ["EntityNotFound"] * 2
+
+    # Failures of different kinds: the run fails with the general CollectionError.
+    mastodon.script("/api/v1/accounts/lookup", Fault(403))
+    with pytest.raises(CollectionError) as mixed:
+        await collect(
+            connector("mastodon", make_http()), ["ghost", "nobody"], store=ContentStore(),
+            options={"base_url": mastodon.base_url},
+        )  # fmt: skip
+    assert type(mixed.value) is CollectionError
+    assert sorted(e["type"] for e in mixed.value.data["errors"]) == [
+        "EntityNotFound", "PlatformError",
+    ]  # fmt: skip
 
 
 async def test_per_host_limit_caps_requests_in_flight(

@@ -80,7 +80,9 @@ async def collect(
          "failed": [entity_id, ...], "errors": [{"entity_id", "type", "message", "data"?}]}
 
     ``on_entity_done(entity_id, entity_result)`` is called as each entity finishes (for task
-    progress). Repeated entity ids are collected once.
+    progress). Repeated entity ids are collected once. When every entity fails it raises
+    CollectionError (their common subclass, e.g. EntityNotFound, when they share one) with
+    ``data.errors``.
     """
     since_at, until_at = parse_window(since, until)
     options = options or {}
@@ -127,11 +129,7 @@ async def collect(
     failed = [entity_id for entity_id, r in entities.items() if r["error"]]
     errors_list = [{"entity_id": e, **entities[e]["error"]} for e in failed]
     if wanted and len(failed) == len(wanted):
-        summary = "; ".join(f"{e['entity_id']}: {e['message']}" for e in errors_list[:3])
-        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-        raise CollectionError(
-            f"all {len(failed)} entities failed: {summary}{more}", data={"errors": errors_list}
-        )
+        raise _all_failed(errors_list)
     all_ids = dict.fromkeys(cid for r in entities.values() for cid in r["content_ids"])
     return {
         "platform": connector.name,
@@ -142,3 +140,15 @@ async def collect(
         "failed": failed,
         "errors": errors_list,
     }
+
+
+def _all_failed(errors_list: list[dict[str, Any]]) -> CollectionError:
+    """The run's error: of the entities' common class (e.g. EntityNotFound) if they share one."""
+    summary = "; ".join(f"{e['entity_id']}: {e['message']}" for e in errors_list[:3])
+    more = f" (and {len(errors_list) - 3} more)" if len(errors_list) > 3 else ""
+    kinds = {e["type"] for e in errors_list}
+    common = getattr(errors, kinds.pop(), None) if len(kinds) == 1 else None
+    cls = common if isinstance(common, type) and issubclass(common, CollectionError) else None
+    return (cls or CollectionError)(
+        f"all {len(errors_list)} entities failed: {summary}{more}", data={"errors": errors_list}
+    )
