@@ -287,7 +287,13 @@ def _central(
     out_weight = dict(graph.out_degree(weight="weight"))
     return {
         "pagerank": [
-            {"actor": labels[a], "key": a, "score": round(s, 6)}
+            {
+                "actor": labels[a],
+                "key": a,
+                "score": round(s, 6),
+                "interactions_received": int(in_weight[a]),
+                "interactions_made": int(out_weight[a]),
+            }
             for a, s in _ranked(pagerank, top_n)
         ],
         "in_degree": [

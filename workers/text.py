@@ -65,34 +65,41 @@ def url_domain(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def post_day(created: object) -> str | None:
-    """UTC day ("YYYY-MM-DD") of a post's timestamp: epoch seconds or an ISO 8601 string.
+def post_hour(created: object) -> str | None:
+    """UTC hour ("YYYY-MM-DDTHH") of a post's timestamp: epoch seconds, an ISO 8601 string
+    or a datetime (naive ones are taken as UTC).
 
-    None when the value is missing or unreadable, so undated posts simply drop out of
-    per-day series instead of failing the task.
+    None when the value is missing or unreadable, so undated posts simply drop out of time
+    series instead of failing the task.
     """
+    moment: datetime | None = None
     if isinstance(created, bool) or created is None:
         return None
     if isinstance(created, int | float):
         if not math.isfinite(created):
             return None
         try:
-            return datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%d")
+            moment = datetime.fromtimestamp(created, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    if isinstance(created, datetime):
+    elif isinstance(created, datetime):
         moment = created if created.tzinfo is None else created.astimezone(UTC)
-        return moment.strftime("%Y-%m-%d")
-    if isinstance(created, str):
+    elif isinstance(created, str):
         value = created.strip()
         if value.isdigit():
-            return post_day(int(value))
+            return post_hour(int(value))
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return post_day(moment)
-    return None
+        return post_hour(moment)
+    return moment.strftime("%Y-%m-%dT%H") if moment is not None else None
+
+
+def post_day(created: object) -> str | None:
+    """UTC day ("YYYY-MM-DD") of a post's timestamp; see `post_hour`."""
+    hour = post_hour(created)
+    return hour[:10] if hour is not None else None
 
 
 def _load_stop_words() -> frozenset[str]:
