@@ -144,11 +144,10 @@ def in_window(created_at: str | None, since: datetime | None, until: datetime | 
 
 # --- text entities ---------------------------------------------------------------------------
 
-# Platforms without structured entities (Reddit, plain uploads) get them from the text.
+# Platforms without structured entities (Reddit, Pushshift dumps) get them from the text.
 _URL_RE = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 _HASHTAG_RE = re.compile(r"(?<![\w&/#])#([^\W\d_][\w]*)")
 _REDDIT_USER_RE = re.compile(r"(?<![\w/])/?u/([A-Za-z0-9_-]{3,20})\b")
-_AT_MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.-]*(?:@[A-Za-z0-9.-]+)?)")
 _TRAILING_PUNCT = ".,;:!?*_~"
 
 
@@ -160,10 +159,9 @@ def hashtags_in(text: str) -> list[str]:
     return unique(_HASHTAG_RE.findall(text))
 
 
-def mentions_in(text: str, *, style: str = "at") -> list[str]:
-    """``@handle`` mentions, or Reddit's ``u/name`` with ``style="reddit"``."""
-    pattern = _REDDIT_USER_RE if style == "reddit" else _AT_MENTION_RE
-    return unique(match.rstrip(".-") for match in pattern.findall(text))
+def reddit_mentions_in(text: str) -> list[str]:
+    """Reddit's ``u/name`` and ``/u/name`` mentions (not the ``/u/`` inside URLs)."""
+    return unique(match.rstrip(".-") for match in _REDDIT_USER_RE.findall(text))
 
 
 def unique(items: Iterable[str]) -> list[str]:

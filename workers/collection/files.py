@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from rpcsvc import content  # the module, not its names: rpcsvc.content imports .base
 from rpcsvc.errors import CollectionError, EntityNotFound, InvalidParams, PathNotAllowed
 
 from .base import COMMON_OPTIONS, CollectionSettings, Post, in_window, page_size
@@ -78,15 +79,13 @@ def list_files(root: Path, path: Path) -> list[Path]:
 
 def line_to_post(obj: Any, *, include_raw: bool) -> Post:
     """One JSON Lines object as a normalised post; ValueError says why it is neither kind."""
-    from rpcsvc.content import validate_post  # the store's own rules for normalised posts
-
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     if "subreddit" in obj and "created_utc" in obj and ("body" in obj or "title" in obj):
         return normalise_thing(obj, include_raw=include_raw, unescape=True)
     if "text" in obj and ("content_id" in obj or "id" in obj):
         try:
-            return validate_post(obj, field="post")
+            return content.validate_post(obj, field="post")
         except InvalidParams as exc:
             raise ValueError(f"{exc.field}: {exc.problem}") from None
     raise ValueError("neither a normalised post (text, id) nor a Pushshift Reddit object")

@@ -33,10 +33,10 @@ from .base import (
     as_str,
     hashtags_in,
     make_post,
-    mentions_in,
     normalise_time,
     page_size,
     paginate,
+    reddit_mentions_in,
     urls_in,
 )
 from .http import HttpClient
@@ -160,7 +160,7 @@ def normalise_thing(data: Mapping[str, Any], *, include_raw: bool, unescape: boo
         text=text,
         created_at=normalise_time(data.get("created_utc")),
         reply_to={"post": f"reddit:{parent}", "author": None} if parent else None,
-        mentions=mentions_in(text, style="reddit"),
+        mentions=reddit_mentions_in(text),
         hashtags=hashtags_in(text),
         urls=urls,
         replies=None if is_comment else as_int(data.get("num_comments")),
