@@ -79,7 +79,7 @@ def analyze_relationships(
             "nodes": tag_graph.number_of_nodes(),
             "edges": tag_graph.number_of_edges(),
             "top_pairs": [
-                {"tags": [a, b], "posts": int(d["weight"])}
+                {"tags": sorted((a, b)), "posts": int(d["weight"])}
                 for a, b, d in sorted(
                     tag_graph.edges(data=True),
                     key=lambda e: (-e[2]["weight"], *sorted((e[0], e[1]))),

@@ -35,7 +35,7 @@ from typing import TypedDict
 from vaderSentiment import vaderSentiment as vader_rules
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from workers.text import MENTION_RE, URL_RE, post_hour
+from workers.text import MENTION_RE, URL_RE, clean_url, post_hour
 
 # The usual VADER thresholds on the compound score (Hutto & Gilbert, 2014).
 POSITIVE_THRESHOLD = 0.05
@@ -113,7 +113,7 @@ def polarity_scores(text: str, fixes: frozenset[str] = FIXES) -> dict[str, float
         text = html.unescape(text)
     if "placeholders" in fixes:
         if "://" in text or "www." in text:
-            text = URL_RE.sub("url", text)
+            text = URL_RE.sub(_url_placeholder, text)
         if "@" in text:
             text = MENTION_RE.sub("@user", text)
     if not text.isascii():
@@ -136,6 +136,12 @@ def polarity_scores(text: str, fixes: frozenset[str] = FIXES) -> dict[str, float
     elif "but" in lowered:
         _release_but_check(sentiments, lowered.index("but"))
     return _scores(sentiments, text)
+
+
+def _url_placeholder(match: re.Match[str]) -> str:
+    # Keep the sentence's punctuation glued to the link ("see http://x.org!") for emphasis.
+    url = match.group(0)
+    return "url" + url[len(clean_url(url)) :]
 
 
 def _tokens(text: str, lexicon: dict[str, float], strip_all: bool) -> list[str]:
