@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any, TypedDict
@@ -38,6 +38,9 @@ _RUN_RE = re.compile(
     r"(?:[ ](?:(?:of|the|de|del|da|van|von|for|and|&)[ ])?[A-Z][\w'\u2019.&-]*)*"
 )
 _WORD_RE = re.compile(r"[A-Za-z][\w'\u2019-]*")
+_CAPITALISED_RE = re.compile(r"(?<![\w'\u2019-])[A-Z]")
+_LETTER_RE = re.compile(r"[A-Za-z]")
+_UPPER_RE = re.compile(r"[A-Z]")
 # Dots that do not end a sentence: initials ("J.", "U.S.") and common abbreviations.
 _ABBREVIATION_RE = re.compile(
     r"^(?:[A-Z]\.)+$|^(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Mt|Ft|Sen|Rep|Gov|Gen|Rev|Inc|Co|Corp|Lt|Col)\.$"
@@ -142,15 +145,23 @@ def extract_names(text: str) -> list[dict[str, str]]:
     """Named people, organisations, places and groups in `text` (see the module doc)."""
     gaz = gazetteer()
     found: dict[str, str] = {}
-    shouting = _is_shouting(text)
+    shouting: list[bool] = []  # computed once, and only if an ALL-CAPS alias is met
+
+    def is_shouting() -> bool:
+        if not shouting:
+            shouting.append(_is_shouting(text))
+        return shouting[0]
+
     for line in text.splitlines() if "\n" in text else (text,):
-        # In Title Case Headlines capitals say nothing: only gazetteer names count there.
-        words = _WORD_RE.findall(line)
-        headline = len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)
+        headline: bool | None = None
         for match in _RUN_RE.finditer(line):
+            if headline is None:
+                # In Title Case Headlines capitals say nothing: only gazetteer names count.
+                words = len(_WORD_RE.findall(line))
+                headline = words >= 4 and len(_CAPITALISED_RE.findall(line)) >= 0.6 * words
             initial = match.start() == 0 or _after_break(line, match.start())
             for tokens, starts_sentence in _sentences(match.group(0).split(" "), initial):
-                _names_in_run(tokens, starts_sentence, headline, gaz, shouting, found)
+                _names_in_run(tokens, starts_sentence, headline, gaz, is_shouting, found)
     return [{"text": name, "kind": kind} for name, kind in found.items()]
 
 
@@ -163,8 +174,8 @@ def _after_break(text: str, start: int) -> bool:
 
 def _is_shouting(text: str) -> bool:
     # In ALL-CAPS posts acronym look-ups ("US", "WHO", "PA") are mostly ordinary words.
-    letters = sum(1 for c in text if c.isalpha())
-    return letters >= 12 and sum(1 for c in text if c.isupper()) > 0.6 * letters
+    letters = len(_LETTER_RE.findall(text))
+    return letters >= 12 and len(_UPPER_RE.findall(text)) > 0.6 * letters
 
 
 def _sentences(tokens: list[str], initial: bool) -> Iterable[tuple[list[str], bool]]:
@@ -190,7 +201,7 @@ def _names_in_run(
     initial: bool,
     gazetteer_only: bool,
     gaz: Gazetteer,
-    shouting: bool,
+    shouting: Callable[[], bool],
     found: dict[str, str],
 ) -> None:
     aliases = gaz["aliases"]
@@ -201,7 +212,7 @@ def _names_in_run(
         for length in range(min(_MAX_ALIAS_TOKENS, len(tokens) - p), 0, -1):
             surface = " ".join(tokens[p : p + length])
             hit = aliases.get(surface)
-            if hit is not None and not (shouting and surface.isupper()):
+            if hit is not None and not (surface.isupper() and shouting()):
                 _flush(unknown, unknown_initial, gaz, found)
                 found.setdefault(hit[0], hit[1])
                 unknown, unknown_initial = [], False
