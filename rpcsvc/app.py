@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from . import discover  # noqa: F401  (registers rpc.discover)
 from .config import Settings
+from .dashboard import setup_dashboard
 from .jsonrpc import RPC_KEY, RpcBinding, RpcView
+from .logs import setup_task_logging
 from .manager import TaskManager
 from .methods import RpcContext, methods
+from .metrics import setup_metrics
 from .registry import TaskRegistry
 from .tasktypes import builtin_registry, register_debug_types
 
@@ -32,6 +36,9 @@ def create_app(settings: Settings | None = None, *, registry: TaskRegistry | Non
     app.cleanup_ctx.append(task_manager_ctx)
     app.router.add_view("/rpc", RpcView)
     app.router.add_get("/healthz", healthz)
+    setup_task_logging(manager)
+    setup_metrics(app, manager)
+    setup_dashboard(app)
     return app
 
 

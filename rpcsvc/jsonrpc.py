@@ -13,7 +13,8 @@ import asyncio
 import hmac
 import inspect
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,13 @@ from .registry import compile_schema, validate_schema
 log = logging.getLogger(__name__)
 
 _MISSING: Any = object()
+
+# Called once per request object with (method, error code or None, seconds): the metrics hook.
+# ``method`` is the method's name, UNKNOWN_METHOD or INVALID_REQUEST, so that callers cannot
+# grow the label set with made-up names.
+Observer = Callable[[str, "int | None", float], None]
+UNKNOWN_METHOD = "<unknown>"
+INVALID_REQUEST = "<invalid>"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -137,6 +145,7 @@ class RpcBinding:
     table: MethodTable
     context: Any
     token: str | None = None
+    observers: list[Observer] = field(default_factory=list)
 
 
 RPC_KEY = web.AppKey("rpc", RpcBinding)
@@ -160,7 +169,7 @@ class RpcView(JSONRPCView):
                 headers={"WWW-Authenticate": 'Bearer realm="rpcsvc"'},
             )
 
-    async def post(self) -> web.Response:  # type: ignore[override]
+    async def post(self) -> web.Response:
         await self.authorize()
         binding = self.request.app[RPC_KEY]
         try:
@@ -171,37 +180,39 @@ class RpcView(JSONRPCView):
                 f"Request body exceeds max_body_mib ({limit} bytes)",
                 data={"limit": "max_body_mib", "max_bytes": limit},
             )
+            _observe(binding.observers, INVALID_REQUEST, error.code, time.perf_counter())
             return web.Response(
-                status=exc.status, body=_dumps(_error_response(None, error)),
+                status=exc.status,
+                body=_dumps(_error_response(None, error)),
                 content_type="application/json",
             )
-        response = await handle_body(body, binding.table, binding.context)
+        response = await handle_body(body, binding.table, binding.context, binding.observers)
         if response is None:
             return web.Response(status=204)
         return web.Response(body=response, content_type="application/json")
 
 
-async def handle_body(body: bytes, table: MethodTable, context: Any) -> bytes | None:
+async def handle_body(
+    body: bytes, table: MethodTable, context: Any, observers: Sequence[Observer] = ()
+) -> bytes | None:
     """One HTTP body in, the serialised response out (None when nothing is to be answered)."""
+    start = time.perf_counter()
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        return _dumps(_error_response(None, errors.ParseError(f"Parse error: {exc}")))
+        return _dumps(_rejected(errors.ParseError(f"Parse error: {exc}"), observers, start))
     if isinstance(message, list):
         if not message:
-            return _dumps(_error_response(None, errors.InvalidRequest("Invalid Request: empty batch")))
+            error: errors.RpcsvcError = errors.InvalidRequest("Invalid Request: empty batch")
+            return _dumps(_rejected(error, observers, start))
         limit = getattr(getattr(context, "settings", None), "max_batch", None)
         if limit is not None and len(message) > limit:
-            return _dumps(
-                _error_response(
-                    None,
-                    errors.LimitExceeded(
-                        f"Batch of {len(message)} requests exceeds max_batch={limit}",
-                        data={"limit": "max_batch", "max": limit, "got": len(message)},
-                    ),
-                )
+            error = errors.LimitExceeded(
+                f"Batch of {len(message)} requests exceeds max_batch={limit}",
+                data={"limit": "max_batch", "max": limit, "got": len(message)},
             )
-        answers = [_dispatch(item, table, context) for item in message]
+            return _dumps(_rejected(error, observers, start))
+        answers = [_dispatch(item, table, context, observers) for item in message]
         pending = [i for i, a in enumerate(answers) if asyncio.iscoroutine(a)]
         if pending:
             done = await asyncio.gather(*(answers[i] for i in pending))
@@ -209,30 +220,34 @@ async def handle_body(body: bytes, table: MethodTable, context: Any) -> bytes | 
                 answers[i] = answer
         replies = [a for a in answers if a is not None]
         return _dumps(replies) if replies else None
-    answer = _dispatch(message, table, context)
+    answer = _dispatch(message, table, context, observers)
     if asyncio.iscoroutine(answer):
         answer = await answer
     return None if answer is None else _dumps(answer)
 
 
-def _dispatch(message: Any, table: MethodTable, context: Any) -> Any:
+def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequence[Observer]) -> Any:
     """Answer one request object: a response dict, None (notification) or a coroutine."""
+    start = time.perf_counter()
+    error: errors.RpcsvcError
     if not isinstance(message, dict):
-        return _error_response(None, errors.InvalidRequest("Invalid Request: not an object"))
+        error = errors.InvalidRequest("Invalid Request: not an object")
+        return _rejected(error, observers, start)
     request_id = message.get("id", _MISSING)
     if request_id is not _MISSING and (
         isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None)
     ):
-        return _error_response(
-            None, errors.InvalidRequest("Invalid Request: id must be a string, number or null")
-        )
+        error = errors.InvalidRequest("Invalid Request: id must be a string, number or null")
+        return _rejected(error, observers, start)
     reply_id = None if request_id is _MISSING else request_id
     problem = _request_problem(message)
     if problem:
-        return _error_response(reply_id, errors.InvalidRequest(f"Invalid Request: {problem}"))
+        error = errors.InvalidRequest(f"Invalid Request: {problem}")
+        return _rejected(error, observers, start, reply_id)
     is_notification = request_id is _MISSING
     method = table.get(message["method"])
     if method is None:
+        _observe(observers, UNKNOWN_METHOD, errors.MethodNotFound.code, start)
         if is_notification:
             return None
         return _error_response(
@@ -244,21 +259,48 @@ def _dispatch(message: Any, table: MethodTable, context: Any) -> Any:
     try:
         kwargs = method.bind(message.get("params", _MISSING))
         if method.is_async:
-            return _await_call(method, context, kwargs, reply_id, is_notification)
+            return _await_call(method, context, kwargs, reply_id, is_notification, observers, start)
         result = method.handler(context, **kwargs)
     except Exception as exc:
-        return None if is_notification else _error_response(reply_id, _as_rpc_error(exc, method))
+        error = _as_rpc_error(exc, method)
+        _observe(observers, method.name, error.code, start)
+        return None if is_notification else _error_response(reply_id, error)
+    _observe(observers, method.name, None, start)
     return None if is_notification else {"jsonrpc": "2.0", "result": result, "id": reply_id}
 
 
 async def _await_call(
-    method: Method, context: Any, kwargs: dict[str, Any], reply_id: Any, is_notification: bool
+    method: Method,
+    context: Any,
+    kwargs: dict[str, Any],
+    reply_id: Any,
+    is_notification: bool,
+    observers: Sequence[Observer],
+    start: float,
 ) -> dict[str, Any] | None:
     try:
         result = await method.handler(context, **kwargs)
     except Exception as exc:
-        return None if is_notification else _error_response(reply_id, _as_rpc_error(exc, method))
+        error = _as_rpc_error(exc, method)
+        _observe(observers, method.name, error.code, start)
+        return None if is_notification else _error_response(reply_id, error)
+    _observe(observers, method.name, None, start)
     return None if is_notification else {"jsonrpc": "2.0", "result": result, "id": reply_id}
+
+
+def _observe(observers: Sequence[Observer], method: str, code: int | None, start: float) -> None:
+    if observers:
+        elapsed = time.perf_counter() - start
+        for observer in observers:
+            observer(method, code, elapsed)
+
+
+def _rejected(
+    error: errors.RpcsvcError, observers: Sequence[Observer], start: float, reply_id: Any = None
+) -> dict[str, Any]:
+    """The response to a request that never reached a method (counted as INVALID_REQUEST)."""
+    _observe(observers, INVALID_REQUEST, error.code, start)
+    return _error_response(reply_id, error)
 
 
 def _request_problem(message: dict[str, Any]) -> str | None:

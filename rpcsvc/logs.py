@@ -1,0 +1,119 @@
+"""Logging: plain text for people or one JSON object a line for log shippers.
+
+Every task transition is one line on the ``rpcsvc.tasks`` logger with the task id, its type
+and a duration: ``pending`` (with its priority), ``running`` (with the time it waited in the
+queue) and the final state (with its run time; that line is the TaskManager's own). In JSON,
+these fields are members of their own (``task_id``, ``type``, ``status``, ``waited``,
+``duration``), ready to filter on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import orjson
+
+from .manager import TaskManager
+from .task import Task, TaskStatus
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TASK_LOGGER = "rpcsvc.tasks"
+
+task_log = logging.getLogger(TASK_LOGGER)
+
+# The TaskManager's own line for a finished task: its args become JSON members.
+_FINISH_FORMAT = "task %s %s type=%s duration=%s"
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
+
+
+def configure_logging(
+    level: str = "INFO", fmt: str = "text", *, stream: TextIO | None = None
+) -> None:
+    """Send every log record to ``stream`` (stderr) as ``text`` or ``json``; replaces handlers."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(_manager_fields)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the record's extras, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def _manager_fields(record: logging.LogRecord) -> bool:
+    """Give the TaskManager's finish line the same structured fields as ours."""
+    if record.name == TASK_LOGGER and record.msg == _FINISH_FORMAT and len(record.args or ()) == 4:
+        task_id, status, task_type, duration = record.args  # type: ignore[misc]
+        record.task_id, record.status, record.type = task_id, status, task_type
+        text = str(duration)  # "0.123s", or "-" for a task that never started
+        record.duration = float(text[:-1]) if text.endswith("s") else None
+    return True
+
+
+class TaskTransitionLog:
+    """The manager listener that writes the ``pending`` and ``running`` lines."""
+
+    def __init__(self) -> None:
+        self._last_status: dict[str, TaskStatus] = {}  # unfinished tasks only
+
+    def __call__(self, task: Task) -> None:
+        previous = self._last_status.get(task.task_id)
+        status = task.status
+        if previous is status:
+            return  # a progress update, not a transition
+        if status.finished:
+            self._last_status.pop(task.task_id, None)
+            return  # logged by the manager itself
+        self._last_status[task.task_id] = status
+        fields: dict[str, Any] = {
+            "task_id": task.task_id,
+            "type": task.type,
+            "status": status.value,
+        }
+        if status is TaskStatus.PENDING:
+            fields["priority"] = task.priority.label
+            task_log.info(
+                "task %s pending type=%s priority=%s",
+                task.task_id,
+                task.type,
+                fields["priority"],
+                extra=fields,
+            )
+        elif task.started_at is not None:
+            fields["waited"] = round(task.started_at - task.created_at, 6)
+            task_log.info(
+                "task %s running type=%s waited=%.3fs",
+                task.task_id,
+                task.type,
+                fields["waited"],
+                extra=fields,
+            )
+
+
+def setup_task_logging(manager: TaskManager) -> None:
+    """Log every transition of ``manager``'s tasks on ``rpcsvc.tasks``."""
+    manager.listeners.append(TaskTransitionLog())
