@@ -53,7 +53,7 @@ async def task_manager_ctx(app: web.Application) -> AsyncIterator[None]:
 async def healthz(request: web.Request) -> web.Response:
     manager = request.app[MANAGER_KEY]
     body = {
-        "status": "ok" if manager.ready else "starting",
+        "status": manager.health,  # starting | ok | draining
         "workers": manager.executor.alive_workers,
         "pending": manager.pending_count,
         "running": manager.running_count,

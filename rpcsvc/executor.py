@@ -5,9 +5,20 @@ CPU work onto another engine (e.g. Celery workers) is a new module with the same
 
 ``ProcessPoolExecutor`` alone loses work when a worker dies (every in-flight future fails with
 ``BrokenProcessPool``, and the pool stays broken), cannot stop one running call, and on Python
-3.11 may not notice the death of a worker it has just started. So a watchdog thread waits on
-the workers' sentinels itself, the pool is rebuilt at once, and each lost job is told whether
-its own process died (the culprit) or it was a bystander (to be retried without penalty).
+3.11 may not notice the death of a worker it has just started (``submit`` wakes its manager
+thread before it spawns the process, so the thread waits without the new sentinel). So:
+
+- a watchdog thread waits on every worker's sentinel itself, and is woken whenever a submit
+  spawned a process, so a death is noticed within milliseconds (``WATCHDOG_INTERVAL`` bounds
+  the case of a process the pool spawns from its own thread, when it recycles one);
+- the pool is then rebuilt at once, and each lost job learns whether its own process died (the
+  culprit) or it was a bystander (to be retried without penalty);
+- workers announce the job they start on a lock-free pipe (see ``workers.runtime``), so one job
+  can be stopped with SIGKILL, and the announcement of the dead process is always read before
+  the blame is assigned;
+- a worker retiring after ``max_tasks_per_child`` calls announces it, so its clean exit is not
+  taken for a death. Exit codes are never read: with the forkserver, reading one from two
+  threads at once (ours and the pool's) can yield a false 255.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -33,18 +45,29 @@ from .registry import Call
 
 log = logging.getLogger(__name__)
 
-WATCHDOG_INTERVAL = 0.2  # seconds; bounds how late a worker's death is noticed
+WATCHDOG_INTERVAL = 0.2  # seconds; bounds how late a death of a recycled-in worker is noticed
+BROKEN_POOL_FALLBACK = 1.0  # seconds the pool's own BrokenProcessPool waits for the watchdog
 
 
 class Job:
     """One pool call carrying one or more task calls."""
 
-    __slots__ = ("calls", "future", "generation", "id", "kill_requested", "pid", "pool_future")
+    __slots__ = (
+        "calls",
+        "future",
+        "generation",
+        "id",
+        "kill_requested",
+        "pid",
+        "pool_future",
+        "started",
+    )
 
-    def __init__(self, job_id: int, calls: list[Call], future: asyncio.Future[list[Any]]) -> None:
+    def __init__(self, job_id: int, calls: list[Call], loop: asyncio.AbstractEventLoop) -> None:
         self.id = job_id
         self.calls = calls
-        self.future = future
+        self.future: asyncio.Future[list[Any]] = loop.create_future()
+        self.started: asyncio.Future[int] = loop.create_future()  # the pid, once it runs
         self.pid: int | None = None
         self.generation = 0
         self.kill_requested = False
@@ -63,14 +86,21 @@ class ProcessExecutor:
         self._ctx = multiprocessing.get_context("forkserver")
         # Workers fork from a server that has imported these once: fast starts and restarts.
         self._ctx.set_forkserver_preload(["workers.runtime", "workers.sentiment"])
-        self._events: Any = self._ctx.SimpleQueue()
+        self._events_in, self._events_out = self._ctx.Pipe(duplex=False)
+        os.set_blocking(self._events_in.fileno(), False)
+        self._events_buffer = b""
+        self._wakeup_in, self._wakeup_out = os.pipe()
+        os.set_blocking(self._wakeup_out, False)  # a full pipe already means "wake up"
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._generation = 0
         self._jobs: dict[int, Job] = {}
         self._job_ids = itertools.count(1)
+        self._retiring: set[int] = set()  # pids that announced a clean exit
+        self._killed: set[int] = set()  # pids we killed to stop a job
+        self._fallback_armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self._threads: list[threading.Thread] = []
+        self._watchdog: threading.Thread | None = None
         self.restarts = 0
         self.on_restart: Callable[[], None] | None = None
 
@@ -90,24 +120,41 @@ class ProcessExecutor:
         return len(self._jobs)
 
     @property
+    def jobs(self) -> list[Job]:
+        """The jobs in flight."""
+        return list(self._jobs.values())
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current pool's workers (some may be starting or just exited)."""
+        return list(self._processes())
+
+    @property
     def alive_workers(self) -> int:
-        pool = self._pool
-        procs = getattr(pool, "_processes", None) or {}
-        return sum(1 for p in list(procs.values()) if p.exitcode is None)
+        procs = list(self._processes().values())
+        exited = multiprocessing.connection.wait([p.sentinel for p in procs], timeout=0)
+        return len(procs) - len(exited)
+
+    def _processes(self) -> dict[int, Any]:
+        return dict(getattr(self._pool, "_processes", None) or {})
+
+    # --- lifetime ------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._events_in.fileno(), self._read_events)
         self._pool = self._new_pool()
-        for target in (self._read_events, self._watch_workers):
-            thread = threading.Thread(target=target, name=f"rpcsvc-{target.__name__}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._watchdog = threading.Thread(
+            target=self._watch_workers, name="rpcsvc-watchdog", daemon=True
+        )
+        self._watchdog.start()
         await self._warm_up()
 
     async def _warm_up(self) -> None:
         # The pool starts processes lazily; start them all now so /healthz means "ready".
         assert self._pool is not None
         futures = [self._pool.submit(runtime.warm_up) for _ in range(self._workers)]
+        self._wake_watchdog()
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -115,25 +162,57 @@ class ProcessExecutor:
             max_workers=self._workers,
             mp_context=self._ctx,
             initializer=runtime.init_worker,
-            initargs=(self._events,),
+            initargs=(self._events_out, self._max_tasks_per_child),
             max_tasks_per_child=self._max_tasks_per_child,
         )
 
+    async def close(self) -> None:
+        """Stop every worker process without blocking the event loop."""
+        self._closing = True
+        pool, self._pool = self._pool, None
+        for job in list(self._jobs.values()):
+            self._fail_job(job, WorkerDied("server shutting down"))
+        if self._loop is not None:
+            self._loop.remove_reader(self._events_in.fileno())
+        if pool is not None:
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            await asyncio.to_thread(_wait_exited, [p.sentinel for p in procs], 5.0)
+        self._wake_watchdog()
+        if self._watchdog is not None:
+            await asyncio.to_thread(self._watchdog.join, 5.0)
+        self._events_in.close()
+        self._events_out.close()
+        os.close(self._wakeup_in)
+        os.close(self._wakeup_out)
+
+    # --- jobs ----------------------------------------------------------------------------
+
     def submit(self, calls: list[Call]) -> Job:
         """Start a job; its ``future`` gives one outcome per call, or raises WorkerDied."""
-        assert self._loop is not None and self._pool is not None, "executor not started"
-        job = Job(next(self._job_ids), calls, self._loop.create_future())
-        job.generation = self._generation
-        self._jobs[job.id] = job
+        assert self._loop is not None, "executor not started"
+        job = Job(next(self._job_ids), calls, self._loop)
+        if self._pool is None:
+            job.future.set_exception(WorkerDied("server shutting down"))
+            return job
         payload = [(call.fn, call.args) for call in calls]
+        spawned = len(self._processes())
         try:
             job.pool_future = self._pool.submit(runtime.run_job, job.id, payload)
-        except (BrokenProcessPool, RuntimeError):
-            self._fail_job(job, WorkerDied("worker pool is restarting"))
-            self._restart_pool(dead_pid=None)
-            return job
+        except BrokenProcessPool:
+            # The pool saw a death the watchdog has not reported yet: rebuild, then submit.
+            self._rebuild(self._exited_pids())
+            job.pool_future = self._pool.submit(runtime.run_job, job.id, payload)
+        if len(self._processes()) != spawned:
+            self._wake_watchdog()  # watch the process this submit started, from now on
+        job.generation = self._generation
+        self._jobs[job.id] = job
+        loop = self._loop
         job.pool_future.add_done_callback(
-            lambda f: self._loop.call_soon_threadsafe(self._on_pool_done, job, f)  # type: ignore[union-attr]
+            lambda f: loop.call_soon_threadsafe(self._on_pool_done, job, f)
         )
         return job
 
@@ -145,18 +224,13 @@ class ProcessExecutor:
         if job.pool_future is not None and job.pool_future.cancel():
             self._fail_job(job, WorkerDied("stopped before it started", culprit=True))
         elif job.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(job.pid, signal.SIGKILL)
+            self._kill_pid(job.pid)
         # else: its pid arrives in a moment and _on_job_started kills it then
 
-    def _on_job_started(self, job_id: int, pid: int) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            return
-        job.pid = pid
-        if job.kill_requested:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    def _kill_pid(self, pid: int) -> None:
+        self._killed.add(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     def _on_pool_done(self, job: Job, pool_future: concurrent.futures.Future[list[Any]]) -> None:
         if job.future.done():
@@ -169,91 +243,138 @@ class ProcessExecutor:
             self._jobs.pop(job.id, None)
             job.future.set_result(pool_future.result())
         elif isinstance(exc, BrokenProcessPool):
-            self._restart_pool(dead_pid=None, generation=job.generation)
+            # The watchdog reports which process died, and so whom to blame. Should it not
+            # have done so in a second, rebuild anyway rather than leave the job hanging.
+            if job.generation == self._generation and not self._fallback_armed:
+                self._fallback_armed = True
+                assert self._loop is not None
+                self._loop.call_later(BROKEN_POOL_FALLBACK, self._fallback, job.generation)
         else:  # e.g. an unpicklable result: a bug in the task's code, not the pool's
             self._fail_job(job, exc)
+
+    def _fallback(self, generation: int) -> None:
+        if not self._closing and generation == self._generation:
+            log.warning("the pool broke and the watchdog did not say why; rebuilding")
+            self._rebuild(self._exited_pids())
 
     def _fail_job(self, job: Job, exc: BaseException) -> None:
         self._jobs.pop(job.id, None)
         if not job.future.done():
             job.future.set_exception(exc)
 
-    def _restart_pool(self, *, dead_pid: int | None, generation: int | None = None) -> None:
-        """Replace a broken pool; jobs in flight learn whether their own process died."""
-        if self._closing or (generation is not None and generation != self._generation):
+    # --- worker events and deaths ----------------------------------------------------------
+
+    def _read_events(self) -> None:
+        """Read every (job id, pid) announcement the workers have written so far."""
+        while True:
+            try:
+                data = os.read(self._events_in.fileno(), 65536)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            data = self._events_buffer + data
+            usable = len(data) - len(data) % runtime.EVENT.size
+            self._events_buffer = data[usable:]
+            for job_id, pid in runtime.EVENT.iter_unpack(data[:usable]):
+                self._on_event(job_id, pid)
+
+    def _on_event(self, job_id: int, pid: int) -> None:
+        if job_id == runtime.RETIRING:
+            self._retiring.add(pid)
             return
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        job.pid = pid
+        if not job.started.done():
+            job.started.set_result(pid)
+        if job.kill_requested:
+            self._kill_pid(pid)
+
+    def _on_workers_exited(self, generation: int, pids: list[int]) -> None:
+        if self._closing or generation != self._generation:
+            return
+        self._read_events()  # what the processes said before they exited comes first
+        dead = [pid for pid in pids if pid not in self._retiring]
+        self._retiring.difference_update(pids)
+        if dead:
+            self._rebuild(dead)
+
+    def _exited_pids(self) -> list[int]:
+        procs = self._processes()
+        by_sentinel = {p.sentinel: pid for pid, p in procs.items()}
+        exited = multiprocessing.connection.wait(list(by_sentinel), timeout=0)
+        return [by_sentinel[s] for s in exited if by_sentinel[s] not in self._retiring]
+
+    def _rebuild(self, dead_pids: list[int]) -> None:
+        """Replace the pool; jobs in flight learn whether their own process died."""
+        if self._closing:
+            return
+        self._read_events()
         old = self._pool
         old_procs = dict(getattr(old, "_processes", None) or {})
-        if dead_pid is None:
-            dead = [pid for pid, p in old_procs.items() if p.exitcode not in (None, 0)]
-            dead_pid = dead[0] if dead else None
         self._generation += 1
         self.restarts += 1
-        log.warning("worker process %s died; restarting the pool", dead_pid)
+        self._fallback_armed = False
+        log.warning(
+            "worker process %s died; rebuilding the pool (restart %d)",
+            ", ".join(map(str, dead_pids)) or "(unknown)",
+            self.restarts,
+        )
         self._pool = self._new_pool()
         for job in list(self._jobs.values()):
             if job.generation < self._generation:
-                culprit = job.pid is not None and job.pid == dead_pid
-                self._fail_job(job, WorkerDied(culprit=culprit or job.kill_requested))
+                # Blame a job whose own process died, unless we killed that process for
+                # another job (which finished just before the kill landed).
+                own_death = job.pid in dead_pids and job.pid not in self._killed
+                self._fail_job(job, WorkerDied(culprit=job.kill_requested or own_death))
+        self._retiring.clear()
+        self._killed.clear()
         if old is not None:
             old.shutdown(wait=False, cancel_futures=True)
-            for proc in old_procs.values():
-                with contextlib.suppress(Exception):
-                    proc.kill()
+            for pid, proc in old_procs.items():
+                if pid not in dead_pids:
+                    with contextlib.suppress(Exception):
+                        proc.kill()  # its work is lost already; free the CPU now
         if self.on_restart is not None:
             self.on_restart()
 
-    def _read_events(self) -> None:
-        while True:
-            job_id, pid = self._events.get()
-            if job_id < 0 or self._loop is None or self._loop.is_closed():
-                return
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._on_job_started, job_id, pid)
+    def _wake_watchdog(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wakeup_out, b"\0")
 
     def _watch_workers(self) -> None:
+        """Thread: wait on every worker's sentinel; report exits to the loop."""
+        reported: set[Any] = set()  # process objects whose exit was reported
         while not self._closing:
             pool, generation = self._pool, self._generation
             procs = dict(getattr(pool, "_processes", None) or {})
-            sentinels = {p.sentinel: (pid, p) for pid, p in procs.items()}
-            if not sentinels:
-                multiprocessing.connection.wait([], timeout=WATCHDOG_INTERVAL)
+            reported &= set(procs.values())
+            watched = {p.sentinel: pid for pid, p in procs.items() if p not in reported}
+            try:
+                ready = multiprocessing.connection.wait(
+                    [self._wakeup_in, *watched], timeout=WATCHDOG_INTERVAL
+                )
+            except (OSError, ValueError):  # a sentinel closed under us: look again
                 continue
-            ready = multiprocessing.connection.wait(list(sentinels), timeout=WATCHDOG_INTERVAL)
-            for sentinel in ready:
-                pid, proc = sentinels[sentinel]  # type: ignore[index]
-                proc.join(0)
-                if proc.exitcode not in (None, 0) and not self._closing:
-                    with contextlib.suppress(RuntimeError):
-                        self._loop.call_soon_threadsafe(  # type: ignore[union-attr]
-                            lambda pid=pid, g=generation: self._restart_pool(
-                                dead_pid=pid, generation=g
-                            )
-                        )
-                    break
-
-    async def close(self) -> None:
-        """Stop every worker process without blocking the event loop."""
-        self._closing = True
-        pool, self._pool = self._pool, None
-        for job in list(self._jobs.values()):
-            self._fail_job(job, WorkerDied("server shutting down"))
-        if pool is not None:
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                with contextlib.suppress(Exception):
-                    proc.kill()
-            await asyncio.to_thread(_join_all, procs)
-        self._events.put((-1, 0))
-        await asyncio.to_thread(_join_threads, self._threads)
+            if self._wakeup_in in ready:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    os.read(self._wakeup_in, 4096)
+            exited = [watched[s] for s in ready if s in watched]
+            if not exited:
+                continue
+            reported.update(procs[pid] for pid in exited)
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._on_workers_exited, generation, exited)
 
 
-def _join_all(procs: list[Any]) -> None:
-    for proc in procs:
-        proc.join(timeout=5)
-
-
-def _join_threads(threads: list[threading.Thread]) -> None:
-    for thread in threads:
-        thread.join(timeout=5)
+def _wait_exited(sentinels: list[int], timeout: float) -> None:
+    """Block (in a thread) until every process has exited, or ``timeout`` seconds pass."""
+    remaining = set(sentinels)
+    end = time.monotonic() + timeout
+    while remaining and time.monotonic() < end:
+        ready = multiprocessing.connection.wait(list(remaining), timeout=end - time.monotonic())
+        remaining.difference_update(ready)

@@ -1,7 +1,8 @@
-"""The TaskManager: the one registry of tasks, the priority queue, and their execution.
+"""The TaskManager: the one registry of tasks, their life cycle, and where each one stands.
 
-CPU work goes through the executor (a process pool); I/O work runs as asyncio tasks on this
-loop. The manager is the only writer of task records, so every transition happens here.
+CPU work goes to the process pool through a :class:`PoolDispatcher`; I/O work runs as asyncio
+tasks on this loop. The manager is the only writer of task records, so every transition
+happens here (and is told to ``listeners``, e.g. the state file).
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from workers import runtime
 
 from . import errors
 from .config import Settings
+from .dispatch import PoolDispatcher, error_of
 from .executor import Job, ProcessExecutor
-from .queue import WorkItem, WorkQueue
+from .persistence import StateFile
 from .registry import Call, Plan, TaskRegistry, TaskType
 from .store import TaskStore
 from .task import Priority, Task, TaskStatus
@@ -48,18 +48,15 @@ class TaskContext:
 
 
 @dataclass(eq=False)
-class _Run:
-    """Execution state of one running task."""
+class _Live:
+    """A task not yet finished: how it runs, and what must be stopped when it ends."""
 
     task: Task
+    task_type: TaskType
     plan: Plan | None = None
-    partials: list[Any] = field(default_factory=list)
-    remaining: int = 0
-    # job -> whether it carries this task's calls alone (only then may it be stopped)
-    jobs: dict[Job, bool] = field(default_factory=dict)
+    queued: bool = False
     aio_task: asyncio.Task[Any] | None = None
     timer: asyncio.TimerHandle | None = None
-    chunk_attempts: dict[int, int] = field(default_factory=dict)
 
 
 class TaskManager:
@@ -82,44 +79,93 @@ class TaskManager:
         self.store = TaskStore(
             result_ttl=self.settings.result_ttl, max_finished=self.settings.max_finished
         )
-        self._runs: dict[str, _Run] = {}
-        self._queue = WorkQueue(max_cost_per_job=self.settings.chunk_size)
+        self.dispatcher = PoolDispatcher(
+            self.executor,
+            max_cost_per_job=self.settings.chunk_size,
+            max_attempts=self.settings.max_attempts,
+            started=self._mark_running,
+            progressed=self._add_progress,
+            finished=self._finish,
+        )
+        self.state: StateFile | None = None
+        self._live: dict[str, _Live] = {}
         self._seq = 0
         self._pending = 0
-        self._pump_scheduled = False
         self._accepting = True
+        self._shutdown: asyncio.Future[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._started = False
-        self._types_of_runs: dict[str, TaskType] = {}
 
     def __repr__(self) -> str:
         return (
             f"<TaskManager tasks={len(self.store)} pending={self._pending} "
-            f"running={len(self._runs)} queue={len(self._queue)} executor={self.executor!r}>"
+            f"live={len(self._live)} dispatcher={self.dispatcher!r} executor={self.executor!r}>"
         )
 
     # --- lifetime -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.settings.state_file is not None:
+            await self._open_state(self.settings.state_file)
         await self.executor.start()
         self._sweeper = asyncio.create_task(self.store.sweep_forever())
         self._started = True
 
-    async def close(self, *, grace: float | None = None) -> None:
-        """Stop accepting tasks, give running ones ``grace`` seconds, cancel the rest."""
+    async def _open_state(self, path: Any) -> None:
+        """Read the state file back, then write every transition through to it."""
+        self.state = StateFile(path)
+        restored = await asyncio.to_thread(
+            self.state.load,
+            result_ttl=self.settings.result_ttl,
+            max_finished=self.settings.max_finished,
+        )
+        self.store.restore(restored.tasks, evicted=restored.evicted)
+        self._seq = max(self._seq, restored.max_seq)
+        self.state.start()
+        self.listeners.append(self.state.record)
+        self.store.on_evict = self.state.forget
+        if restored.interrupted:
+            log.warning(
+                "%d task(s) were pending or running when the server stopped: marked failed "
+                "(Interrupted)",
+                len(restored.interrupted),
+            )
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop accepting tasks and cancel pending ones; give running ones ``grace`` seconds
+        (default ``shutdown_grace``) to finish, then cancel the rest. The server keeps
+        answering meanwhile. A second call waits for the first."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._drain(grace))
+        await asyncio.shield(self._shutdown)
+
+    async def _drain(self, grace: float | None) -> None:
         self._accepting = False
         grace = self.settings.shutdown_grace if grace is None else grace
-        running = [run.task for run in self._runs.values()]
+        for live in list(self._live.values()):
+            if live.task.status is TaskStatus.PENDING:
+                self._cancel_for_shutdown(live.task, "before it started")
+        running = [live.task for live in self._live.values()]
+        if running:
+            log.info("shutting down: %d running task(s) get %.1f s to finish", len(running), grace)
         if running and grace > 0:
-            await asyncio.wait(
-                [asyncio.ensure_future(t.wait(grace)) for t in running], timeout=grace
-            )
-        for task in self.store:
-            if not task.finished:
-                self._finish(task, TaskStatus.CANCELLED, error=_error(errors.ShuttingDown()))
+            await asyncio.wait([asyncio.ensure_future(t.wait(grace)) for t in running])
+        for live in list(self._live.values()):
+            self._cancel_for_shutdown(live.task, f"after the {grace:g} s shutdown grace")
+
+    def _cancel_for_shutdown(self, task: Task, when: str) -> None:
+        error = {"type": "ShuttingDown", "message": f"cancelled: the server shut down {when}"}
+        self._finish(task, TaskStatus.CANCELLED, None, error)
+
+    async def close(self, *, grace: float | None = None) -> None:
+        """Shut down (see :meth:`shutdown`), then stop every worker process and the state file."""
+        await self.shutdown(grace)
+        self.dispatcher.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self.executor.close()
+        if self.state is not None:
+            await self.state.close()
 
     async def __aenter__(self) -> TaskManager:
         await self.start()
@@ -133,12 +179,19 @@ class TaskManager:
         return self._started and self._accepting
 
     @property
+    def health(self) -> str:
+        """``starting``, ``ok``, or ``draining`` (shutting down: no new tasks)."""
+        if not self._accepting:
+            return "draining"
+        return "ok" if self._started else "starting"
+
+    @property
     def pending_count(self) -> int:
         return self._pending
 
     @property
     def running_count(self) -> int:
-        return len(self._runs)
+        return len(self._live) - self._pending
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys((s.value for s in TaskStatus), 0)
@@ -183,45 +236,33 @@ class TaskManager:
         task = Task(
             type=task_type.name, params=params, priority=priority, timeout=timeout, seq=self._seq
         )
-        run = _Run(task)
+        live = _Live(task, task_type)
         if task_type.kind == "cpu":
             assert task_type.plan is not None
-            run.plan = task_type.plan(params, TaskContext(self, task))
+            live.plan = task_type.plan(params, TaskContext(self, task))
             task.params = None  # the plan's chunks hold the data now; keep one copy only
         self.store.add(task)
-        self._runs[task.task_id] = run
+        self._live[task.task_id] = live
         self._pending += 1
-        self._types_of_runs[task.task_id] = task_type
         self._notify(task)
         return task.task_id
 
     def execute_task_async(self, task_id: str) -> None:
         """Queue a created task; it starts when its priority and the pool allow."""
         task = self.get(task_id)
-        run = self._runs.get(task_id)
-        if run is None or task.status is not TaskStatus.PENDING or run.remaining or run.aio_task:
+        live = self._live.get(task_id)
+        if live is None or live.queued or task.status is not TaskStatus.PENDING:
             return
-        task_type = self._types_of_runs[task_id]
-        if task_type.kind == "io":
-            run.aio_task = asyncio.create_task(self._run_io(task_type, run))
+        live.queued = True
+        if live.task_type.kind == "io":
+            live.aio_task = asyncio.create_task(self._run_io(live))
             return
-        plan = run.plan
+        plan = live.plan
         assert plan is not None
-        if len(plan.chunks) == 1 and plan.finish is not None and plan.finish_in_pool:
-            chunk, finish = plan.chunks[0], plan.finish
-            call = Call(
-                runtime.chunk_then_finish, (chunk.fn, chunk.args, finish.fn, finish.args), chunk.cost
-            )
-            plan = Plan(chunks=[call], finish=None)
-            run.plan = plan
-        run.partials = [None] * len(plan.chunks)
-        run.remaining = len(plan.chunks)
         if len(plan.chunks) > 1:
             task.progress = {"done": 0, "total": sum(c.cost for c in plan.chunks)}
-        solo = task.timeout is not None or len(plan.chunks) > 1
-        for index, call in enumerate(plan.chunks):
-            self._queue.push(WorkItem(task, call, index, solo=solo, order=task.seq))
-        self._schedule_pump()
+        live.plan = None
+        self.dispatcher.run(task, plan)
 
     async def execute_task_sync(self, task_id: str) -> Any:
         """Queue a task, wait for it to finish and return its result (or raise its error)."""
@@ -294,9 +335,15 @@ class TaskManager:
     ) -> tuple[list[Task], int | None]:
         return self.store.page(status=status, type=type, limit=limit, before_seq=before_seq)
 
+    def jobs_of(self, task_id: str) -> list[Job]:
+        """The pool jobs now running calls of this task (``await job.started`` gives the pid)."""
+        return self.dispatcher.jobs_of(task_id)
+
     # --- cancel, wait ----------------------------------------------------------------------
 
     def cancel(self, task_id: str) -> Task:
+        """Cancel a task: a pending one never runs; a running one is stopped (its process is
+        killed when it runs alone; in a merged job its outcome is discarded)."""
         task = self.get(task_id)
         if not task.finished:
             self._finish(task, TaskStatus.CANCELLED)
@@ -307,123 +354,26 @@ class TaskManager:
         await task.wait(timeout)
         return task
 
-    # --- running -----------------------------------------------------------------------
-
-    def _schedule_pump(self) -> None:
-        # Deferred to the next loop turn so that a JSON-RPC batch of creates is queued whole
-        # before dispatch, and can be merged into few pool calls.
-        if not self._pump_scheduled:
-            self._pump_scheduled = True
-            asyncio.get_running_loop().call_soon(self._pump)
-
-    def _pump(self) -> None:
-        self._pump_scheduled = False
-        capacity = self.executor.capacity
-        while self.executor.running < capacity and self._queue:
-            items = self._queue.pop_job(capacity)
-            if not items:
-                break
-            for item in items:
-                self._mark_running(item.task)
-            job = self.executor.submit([item.call for item in items])
-            alone = all(item.task is items[0].task for item in items)
-            for item in items:
-                self._runs[item.task.task_id].jobs[job] = alone
-            job.future.add_done_callback(functools.partial(self._on_job_done, items, job))
+    # --- transitions -------------------------------------------------------------------
 
     def _mark_running(self, task: Task) -> None:
-        if task.status is TaskStatus.PENDING:
-            task.mark_running()
-            self._pending -= 1
-            if task.timeout is not None:
-                run = self._runs[task.task_id]
-                run.timer = asyncio.get_running_loop().call_later(
-                    task.timeout, self._on_timeout, task
-                )
-            self._notify(task)
-
-    def _on_job_done(self, items: list[WorkItem], job: Job, future: asyncio.Future[Any]) -> None:
-        for item in items:
-            run = self._runs.get(item.task.task_id)
-            if run is not None:
-                run.jobs.pop(job, None)
-        exc = future.exception()
-        if isinstance(exc, errors.WorkerDied):
-            self._retry_after_death(items, exc, merged=len(items) > 1)
-        elif exc is not None:
-            for item in items:
-                self._fail(item.task, exc)
-        else:
-            for item, outcome in zip(items, future.result(), strict=True):
-                self._on_outcome(item, outcome)
-        self._schedule_pump()
-
-    def _retry_after_death(self, items: list[WorkItem], exc: errors.WorkerDied, merged: bool) -> None:
-        for item in items:
-            task = item.task
-            run = self._runs.get(task.task_id)
-            if task.finished or run is None:
-                continue
-            if exc.culprit:
-                attempts = run.chunk_attempts.get(item.index, 0) + 1
-                run.chunk_attempts[item.index] = attempts
-                task.attempts = max(task.attempts, attempts)
-                if attempts >= self.settings.max_attempts:
-                    self._fail(
-                        task,
-                        errors.WorkerDied(
-                            f"the worker process died while running this task "
-                            f"({attempts} attempts)"
-                        ),
-                    )
-                    continue
-            # Retried alone, so that a task that kills its worker cannot take others along.
-            item.solo = item.solo or merged
-            self._queue.push(item)
-
-    def _on_outcome(self, item: WorkItem, outcome: tuple[Any, ...]) -> None:
-        task = item.task
-        run = self._runs.get(task.task_id)
-        if task.finished or run is None:
+        if task.status is not TaskStatus.PENDING:
             return
-        if outcome[0] == "error":
-            _, kind, message, trace = outcome
-            log.error("task %s (%s) failed: %s: %s\n%s", task.task_id, task.type, kind, message, trace)
-            self._finish(task, TaskStatus.FAILED, error={"type": kind, "message": message})
-            return
-        if item.index < 0:  # the finish step
-            self._finish(task, TaskStatus.COMPLETED, result=outcome[1])
-            return
-        run.partials[item.index] = outcome[1]
-        run.remaining -= 1
+        task.mark_running()
+        self._pending -= 1
+        if task.timeout is not None:
+            self._live[task.task_id].timer = asyncio.get_running_loop().call_later(
+                task.timeout, self._on_timeout, task
+            )
+        self._notify(task)
+
+    def _add_progress(self, task: Task, done: int) -> None:
         if task.progress is not None:
-            task.progress = {
-                "done": task.progress["done"] + item.call.cost,
-                "total": task.progress["total"],
-            }
+            task.progress = {"done": task.progress["done"] + done, "total": task.progress["total"]}
             self._notify(task)
-        if run.remaining:
-            return
-        plan = run.plan
-        assert plan is not None
-        if plan.finish is None:
-            result = run.partials[0] if len(run.partials) == 1 else run.partials
-            self._finish(task, TaskStatus.COMPLETED, result=result)
-        elif plan.finish_in_pool:
-            call = Call(plan.finish.fn, (*plan.finish.args, run.partials), plan.finish.cost)
-            run.partials = []
-            self._queue.push(WorkItem(task, call, -1, solo=True, order=task.seq))
-        else:
-            try:
-                result = plan.finish.fn(*plan.finish.args, run.partials)
-            except Exception as exc:
-                log.exception("task %s (%s): finish step failed", task.task_id, task.type)
-                self._fail(task, exc)
-            else:
-                self._finish(task, TaskStatus.COMPLETED, result=result)
 
-    async def _run_io(self, task_type: TaskType, run: _Run) -> None:
-        task = run.task
+    async def _run_io(self, live: _Live) -> None:
+        task, task_type = live.task, live.task_type
         self._mark_running(task)
         assert task_type.run is not None and task.params is not None
         try:
@@ -434,21 +384,18 @@ class TaskManager:
             raise
         except Exception as exc:
             log.exception("task %s (%s) failed", task.task_id, task.type)
-            self._fail(task, exc)
+            self._finish(task, TaskStatus.FAILED, None, error_of(exc))
         else:
-            self._finish(task, TaskStatus.COMPLETED, result=result)
+            self._finish(task, TaskStatus.COMPLETED, result)
 
     def _on_timeout(self, task: Task) -> None:
-        self._fail(task, errors.TaskTimeout(f"Task ran past its timeout of {task.timeout} s"))
-
-    def _fail(self, task: Task, exc: BaseException) -> None:
-        self._finish(task, TaskStatus.FAILED, error=_error(exc))
+        error = error_of(errors.TaskTimeout(f"Task ran past its timeout of {task.timeout} s"))
+        self._finish(task, TaskStatus.FAILED, None, error)
 
     def _finish(
         self,
         task: Task,
         status: TaskStatus,
-        *,
         result: Any = None,
         error: dict[str, str] | None = None,
     ) -> None:
@@ -457,18 +404,14 @@ class TaskManager:
             return
         if was_pending:
             self._pending -= 1
-        run = self._runs.pop(task.task_id, None)
-        self._types_of_runs.pop(task.task_id, None)
-        if run is not None:
-            if run.timer is not None:
-                run.timer.cancel()
-            if run.aio_task is not None and run.aio_task is not asyncio.current_task():
-                run.aio_task.cancel()
-            for job, alone in run.jobs.items():
-                # In a merged job the others' calls finish and this task's outcome is simply
-                # discarded; a job of this task alone is stopped, freeing its worker.
-                if alone:
-                    self.executor.kill(job)
+        live = self._live.pop(task.task_id, None)
+        if live is not None:
+            if live.timer is not None:
+                live.timer.cancel()
+            if live.aio_task is not None and live.aio_task is not asyncio.current_task():
+                live.aio_task.cancel()
+            if live.task_type.kind == "cpu" and live.queued:
+                self.dispatcher.stop(task)  # a hung or cancelled computation: kill its process
         self.store.finished(task)
         log.info(
             "task %s %s type=%s duration=%s",
@@ -478,16 +421,10 @@ class TaskManager:
             f"{task.duration:.3f}s" if task.duration is not None else "-",
         )
         self._notify(task)
-        self._schedule_pump()
 
     def _notify(self, task: Task) -> None:
         for listener in self.listeners:
             listener(task)
-
-
-def _error(exc: BaseException) -> dict[str, str]:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return {"type": type(exc).__name__, "message": message}
 
 
 def _adhoc_type(

@@ -68,12 +68,15 @@ class WorkQueue:
         items = [first]
         if first.solo:
             return items
-        budget = min(self.max_cost_per_job, math.ceil((self._queued_cost + first.call.cost) / workers))
+        budget = min(
+            self.max_cost_per_job, math.ceil((self._queued_cost + first.call.cost) / workers)
+        )
         cost = first.call.cost
         while self._heap and len(items) < self.max_calls_per_job:
             head = self._heap[0][3]
-            if head.task.finished:
-                self._pop()
+            if head.task.finished:  # drop it; _pop() would also take the next live item
+                heapq.heappop(self._heap)
+                self._queued_cost -= head.call.cost
                 continue
             if head.solo or cost + head.call.cost > budget:
                 break

@@ -6,7 +6,7 @@ import asyncio
 import bisect
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from . import errors
 from .task import Task
@@ -26,6 +26,7 @@ class TaskStore:
         self._order: list[Task] = []  # creation order (ascending seq), for paging
         self._finished: OrderedDict[str, float] = OrderedDict()
         self._evicted: OrderedDict[str, None] = OrderedDict()
+        self.on_evict: Callable[[str], None] | None = None  # e.g. the state file forgets it
 
     def __repr__(self) -> str:
         return f"<TaskStore tasks={len(self._tasks)} finished={len(self._finished)}>"
@@ -39,6 +40,16 @@ class TaskStore:
     def add(self, task: Task) -> None:
         self._tasks[task.task_id] = task
         self._order.append(task)
+
+    def restore(self, tasks: Iterable[Task], *, evicted: Iterable[str] = ()) -> None:
+        """Take back finished tasks read from a state file (before any new task is added)."""
+        for task_id in evicted:
+            self._evicted[task_id] = None
+        tasks = sorted(tasks, key=lambda t: t.seq)
+        for task in tasks:
+            self.add(task)
+        for task in sorted(tasks, key=lambda t: t.finished_at or 0.0):
+            self.finished(task)
 
     def get(self, task_id: str) -> Task:
         task = self._tasks.get(task_id)
@@ -89,6 +100,8 @@ class TaskStore:
         self._evicted[task_id] = None
         if len(self._evicted) > EVICTED_IDS_KEPT:
             self._evicted.popitem(last=False)
+        if self.on_evict is not None:
+            self.on_evict(task_id)
 
     def evict_expired(self) -> int:
         deadline = time.time() - self.result_ttl

@@ -7,7 +7,7 @@ timeouts, failures, dying workers) with real worker processes and no analysis co
 from __future__ import annotations
 
 import os
-import signal
+import resource
 import time
 
 
@@ -23,8 +23,12 @@ def fail(message: str) -> None:
 
 
 def crash(exit_code: int) -> None:
-    """Kill the worker process itself, as a segfault or the OOM killer would."""
+    """Kill the worker process itself, as a segfault or the OOM killer would.
+
+    ``exit_code`` < 0 sends signal ``-exit_code`` to itself (no core file is written).
+    """
     if exit_code < 0:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.kill(os.getpid(), -exit_code)
     os._exit(exit_code)
 

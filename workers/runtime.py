@@ -2,28 +2,40 @@
 
 A job is a list of calls merged by the TaskManager (many tiny tasks share one round trip to the
 pool); each call's outcome is reported separately, so one failing call fails only its own task.
+
+Each process tells the server two things on an events pipe: which job it is starting (so that
+the server can stop that job by killing this process) and that it is about to retire (its
+``max_tasks_per_child``-th call), so that its clean exit is not mistaken for a crash. Each
+message is one ``os.write`` of 16 bytes: writes of up to PIPE_BUF bytes to a pipe are atomic,
+so no lock is shared between processes, and a process killed at any instant cannot leave the
+pipe half-written or a lock held.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import struct
 import time
 import traceback
 from collections.abc import Callable
-from multiprocessing.queues import SimpleQueue
 from typing import Any
 
 # ("ok", value) or ("error", exception type name, message, formatted traceback)
 Outcome = tuple[Any, ...]
 
-_events: SimpleQueue[tuple[int, int]] | None = None
+EVENT = struct.Struct("<qq")  # (job id, pid); job id RETIRING: this process exits next
+RETIRING = 0
+
+_events: Any = None  # the write end of the events pipe (a multiprocessing Connection)
+_max_calls: int | None = None
+_calls = 0
 
 
-def init_worker(events: SimpleQueue[tuple[int, int]] | None) -> None:
-    """Pool initializer: load heavy state once per process and keep the job-start channel."""
-    global _events
-    _events = events
+def init_worker(events: Any, max_calls: int | None = None) -> None:
+    """Pool initializer: load heavy state once per process and keep the events pipe."""
+    global _events, _max_calls, _calls
+    _events, _max_calls, _calls = events, max_calls, 0
     # Ctrl-C in a terminal goes to the whole process group; shutdown is the server's decision.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from . import sentiment
@@ -31,22 +43,39 @@ def init_worker(events: SimpleQueue[tuple[int, int]] | None) -> None:
     sentiment.get_analyzer()
 
 
+def _announce(job_id: int) -> None:
+    if _events is not None:
+        os.write(_events.fileno(), EVENT.pack(job_id, os.getpid()))
+
+
+def _count_call() -> None:
+    # The pool retires a process after its max_tasks_per_child-th call; every call it runs is
+    # one of the two entry points below, so counting here matches the pool's own count.
+    global _calls
+    _calls += 1
+    if _max_calls is not None and _calls >= _max_calls:
+        _announce(RETIRING)
+
+
 def warm_up() -> int:
     """A job that makes the pool start a process; returns the process id."""
     time.sleep(0.05)
+    _count_call()
     return os.getpid()
 
 
 def run_job(job_id: int, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Outcome]:
     """Run the calls in order; announce (job id, pid) first so the server can stop this job."""
-    if _events is not None:
-        _events.put((job_id, os.getpid()))
+    _announce(job_id)
     outcomes: list[Outcome] = []
-    for fn, args in calls:
-        try:
-            outcomes.append(("ok", fn(*args)))
-        except Exception as exc:  # each call's failure belongs to its own task only
-            outcomes.append(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+    try:
+        for fn, args in calls:
+            try:
+                outcomes.append(("ok", fn(*args)))
+            except Exception as exc:  # each call's failure belongs to its own task only
+                outcomes.append(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+    finally:
+        _count_call()
     return outcomes
 
 
