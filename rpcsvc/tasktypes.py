@@ -69,11 +69,10 @@ def _plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
     analysis_types = tuple(params["analysis_types"])
     with_rows = params["detail"] == "posts"
     size = context.settings.chunk_size
-    chunks = [
-        Call(content.analyze_chunk, (items[i : i + size], analysis_types, with_rows), len(piece))
-        for i in range(0, max(len(items), 1), size)
-        for piece in [items[i : i + size]]
-    ]
+    chunks = []
+    for start in range(0, max(len(items), 1), size):
+        piece = items[start : start + size]
+        chunks.append(Call(content.analyze_chunk, (piece, analysis_types, with_rows), len(piece)))
     return Plan(
         chunks=chunks,
         finish=Call(content.merge_chunks, (analysis_types, with_rows)),
