@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from . import errors
 from .config import Settings
 from .jsonrpc import MethodTable, Param
@@ -13,6 +15,8 @@ from .manager import TaskManager
 from .task import PRIORITY_LABELS, TaskStatus
 
 methods = MethodTable()
+
+Record = orjson.Fragment | dict[str, Any]  # a task record, possibly already serialised
 
 MAX_WAIT = 300
 MAX_LIST_LIMIT = 1000
@@ -100,9 +104,9 @@ def _task_id(value: str) -> str:
 )
 def task_create(
     ctx: RpcContext, type: str, params: dict[str, Any], priority: str, timeout: float | None
-) -> dict[str, Any]:
+) -> Record:
     task = ctx.manager.submit(type, params, priority=priority, timeout=timeout)
-    return task.to_dict()
+    return task.to_json()
 
 
 @methods.method(
@@ -112,8 +116,8 @@ def task_create(
     result=TASK_SCHEMA,
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
-def task_status(ctx: RpcContext, task_id: str) -> dict[str, Any]:
-    return ctx.manager.get(_task_id(task_id)).to_dict()
+def task_status(ctx: RpcContext, task_id: str) -> Record:
+    return ctx.manager.get(_task_id(task_id)).to_json()
 
 
 @methods.method(
@@ -147,7 +151,7 @@ def task_list(
         status=status, type=type, limit=limit, before_seq=before
     )
     return {
-        "tasks": [t.to_dict(with_result=False) for t in tasks],
+        "tasks": [t.to_json(with_result=False) for t in tasks],
         "next_cursor": None if next_seq is None else str(next_seq),
     }
 
@@ -160,8 +164,8 @@ def task_list(
     result=TASK_SCHEMA,
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
-def task_cancel(ctx: RpcContext, task_id: str) -> dict[str, Any]:
-    return ctx.manager.cancel(_task_id(task_id)).to_dict()
+def task_cancel(ctx: RpcContext, task_id: str) -> Record:
+    return ctx.manager.cancel(_task_id(task_id)).to_json()
 
 
 @methods.method(
@@ -179,6 +183,6 @@ def task_cancel(ctx: RpcContext, task_id: str) -> dict[str, Any]:
     result=TASK_SCHEMA,
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
-async def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> dict[str, Any]:
+async def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> Record:
     task = await ctx.manager.wait(_task_id(task_id), timeout)
-    return task.to_dict()
+    return task.to_json()
