@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import os
 import re
 import sys
@@ -20,9 +19,8 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
 
-from .client import DEFAULT_URL, RpcClient
+from .client import DEFAULT_URL, HttpError, RpcClient
 from .config import Settings
 from .errors import ConfigError, RpcsvcError
 from .logs import configure_logging
@@ -49,17 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
-    from .app import create_app
+    """Run until SIGTERM/SIGINT; then drain for ``shutdown_grace`` s (see ``rpcsvc.server``)."""
+    from .server import serve_until_signalled
 
     configure_logging(settings.log_level, settings.log_format)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=lambda msg: logging.getLogger("rpcsvc").info(
-            "listening on http://%s:%s (workers=%s)", settings.host, settings.port, settings.workers
-        ),
-    )
+    asyncio.run(serve_until_signalled(settings))
 
 
 # --- client commands -----------------------------------------------------------------------
@@ -159,7 +151,9 @@ def run_client_command(args: argparse.Namespace) -> int:
 
 
 def _print_error(exc: Exception) -> None:
-    if isinstance(exc, RpcsvcError):
+    if isinstance(exc, HttpError):
+        print(f"rpcsvc: {exc.message}", file=sys.stderr)
+    elif isinstance(exc, RpcsvcError):
         print(f"rpcsvc: error {exc.code}: {exc.message}", file=sys.stderr)
         if exc.data is not None:
             print(orjson.dumps(exc.data).decode(), file=sys.stderr)
@@ -245,7 +239,13 @@ def _duration(task: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `call` params may follow options (call M --url U k=v): argparse leaves those over.
+    if extra and args.command == "call" and not any(word.startswith("--") for word in extra):
+        args.params += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "serve":
         overrides = {
             f.name: getattr(args, f.name)

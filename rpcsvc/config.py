@@ -158,7 +158,8 @@ class Settings:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             env_name = ENV_PREFIX + f.name.upper()
-            raw: str | None = environ.get(env_name)
+            # Empty means unset, so that compose files can pass ${RPCSVC_X:-} through.
+            raw: str | None = environ.get(env_name) or None
             source = env_name
             if overrides.get(f.name) is not None:
                 raw, source = overrides[f.name], "--" + f.name.replace("_", "-")

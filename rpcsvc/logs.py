@@ -38,7 +38,7 @@ def configure_logging(
     """Send every log record to ``stream`` (stderr) as ``text`` or ``json``; replaces handlers."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(_manager_fields)
+    handler.addFilter(add_task_fields)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
@@ -64,7 +64,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def _manager_fields(record: logging.LogRecord) -> bool:
+def add_task_fields(record: logging.LogRecord) -> bool:
     """Give the TaskManager's finish line the same structured fields as ours."""
     if record.name == TASK_LOGGER and record.msg == _FINISH_FORMAT and len(record.args or ()) == 4:
         task_id, status, task_type, duration = record.args  # type: ignore[misc]

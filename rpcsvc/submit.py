@@ -96,9 +96,13 @@ async def submit(
     batch_size: int = 2000,
     summary_only: bool = False,
     progress: bool = True,
-    log: TextIO = sys.stderr,
+    log: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Upload, analyse and follow; the finished task record. Cancelled if interrupted."""
+    """Upload, analyse and follow; the finished task record. Cancelled if interrupted.
+
+    Progress bars and notes go to ``log`` (standard error).
+    """
+    log = log or sys.stderr
     capabilities = Capabilities.from_document(await rpc.discover())
     known = capabilities.analysis_types
     unknown = [name for name in analysis_types if known is not None and name not in known]
