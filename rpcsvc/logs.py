@@ -89,6 +89,8 @@ class TaskTransitionLog:
             self._last_status.pop(task.task_id, None)
             return  # logged by the manager itself
         self._last_status[task.task_id] = status
+        if not task_log.isEnabledFor(logging.INFO):
+            return
         fields: dict[str, Any] = {
             "task_id": task.task_id,
             "type": task.type,
