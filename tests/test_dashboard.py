@@ -126,7 +126,6 @@ async def _service_with_reports(aiohttp_client: Any) -> Service:
                 description="stand-in for the dashboard test",
                 params_schema={"type": "object"},
                 run=_stand_in_report,
-                examples=[{}],
             )
         )
     http: TestClient[Any, Any] = await aiohttp_client(
@@ -143,10 +142,7 @@ async def test_a_person_follows_and_cancels_tasks(
     rpc = service.rpc
     analysis = await rpc.run("analyze_content", {"texts": ["What a great debate!"]})
     failed = await rpc.run("debug.fail", {"message": "bad data in post 3"})
-    report_type = service.manager.registry.get("generate_report")
-    report = await rpc.run(
-        "generate_report", report_type.examples[0] if report_type.examples else {}
-    )
+    report = await rpc.run("generate_report", {"task_ids": [analysis["task_id"]]})
     assert report["status"] == "completed", report["error"]
     sleeper = await rpc.create("debug.sleep", {"seconds": 60})
     page = Page(browser, str(service.http.make_url("/")))
