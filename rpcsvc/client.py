@@ -229,17 +229,20 @@ class RpcClient:
         """``content.add``: ``{added, updated, content_ids}`` (ids in input order)."""
         return await self.call("content.add", posts=builtins.list(posts))
 
-    async def content_get(self, content_ids: Sequence[str]) -> Any:
-        """``content.get``: the stored posts for ``content_ids``."""
+    async def content_get(self, content_ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
+        """``content.get``: the stored posts, in the order of ``content_ids``."""
         return await self.call("content.get", content_ids=builtins.list(content_ids))
 
     async def content_list(self, **filters: Any) -> dict[str, Any]:
-        """``content.list``: a page ``{posts, next_cursor}`` (platform, author, since, ...)."""
+        """``content.list``: a page ``{posts, next_cursor}`` in insertion order.
+
+        Filters: ``platform``, ``author``, ``since`` (ISO 8601), ``limit``, ``cursor``.
+        """
         return await self.call("content.list", **filters)
 
-    async def content_count(self, **filters: Any) -> Any:
-        """``content.count``: how many posts the store holds (optionally per platform)."""
-        return await self.call("content.count", **filters)
+    async def content_count(self, platform: str | None = None) -> int:
+        """``content.count``: how many posts the store holds (of ``platform``, if given)."""
+        return await self.call("content.count", platform=platform)
 
     # --- the service ---------------------------------------------------------------------
 

@@ -177,12 +177,21 @@ async def test_content_store_methods(service: Service) -> None:
         [{"id": "a", "text": "hello"}, {"id": "b", "text": "bye"}]
     )
     assert added == {"added": 2, "updated": 0, "content_ids": ["upload:a", "upload:b"]}
-    assert await service.rpc.content_count() in (2, {"count": 2})
-    got = await service.rpc.content_get(["upload:b"])
-    got_posts = got["posts"] if isinstance(got, dict) else got
-    assert [p["text"] for p in got_posts] == ["bye"]
+    assert await service.rpc.content_count() == 2
+    assert await service.rpc.content_count("upload") == 2
+    assert await service.rpc.content_count("reddit") == 0
+    got = await service.rpc.content_get(["upload:b", "upload:a"])
+    assert [(p["content_id"], p["text"]) for p in got] == [
+        ("upload:b", "bye"),
+        ("upload:a", "hello"),
+    ]
     page = await service.rpc.content_list(limit=1)
     assert [p["content_id"] for p in page["posts"]] == ["upload:a"]
+    rest = await service.rpc.content_list(limit=1, cursor=page["next_cursor"])
+    assert [p["content_id"] for p in rest["posts"]] == ["upload:b"]
+    with pytest.raises(errors.ContentNotFound) as info:
+        await service.rpc.content_get(["upload:zzz"])
+    assert info.value.data["missing"] == ["upload:zzz"]
 
 
 # --- rpcsvc call / tasks -------------------------------------------------------------------
