@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import discover  # noqa: F401  (registers rpc.discover)
+from . import content_methods, discover  # noqa: F401  (register content.*, rpc.discover)
+from .collect import setup_collection
 from .config import Settings
 from .dashboard import setup_dashboard
 from .jsonrpc import RPC_KEY, RpcBinding, RpcView
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, registry: TaskRegistry | Non
     setup_task_logging(manager)
     setup_metrics(app, manager)
     setup_dashboard(app)
+    setup_collection(app, manager)
     return app
 
 

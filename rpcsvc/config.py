@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,19 @@ def _non_negative_float(value: str) -> float:
     if number < 0 or number != number:
         raise ValueError("must be a number >= 0")
     return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError("must be a number > 0")
+    return number
+
+
+def _http_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+        raise ValueError("must be an http(s) URL such as https://mastodon.social")
+    return value.rstrip("/")
 
 
 def _port(value: str) -> int:
@@ -138,6 +152,52 @@ class Settings:
     )
     max_content: int = field(
         default=2_000_000, metadata=_meta(_positive_int, "Most posts in the content store.")
+    )
+    collect_concurrency: int = field(
+        default=8,
+        metadata=_meta(_positive_int, "Entities one collection task fetches at the same time."),
+    )
+    http_per_host_limit: int = field(
+        default=4, metadata=_meta(_positive_int, "Most requests in flight to one platform host.")
+    )
+    http_timeout: float = field(
+        default=30.0,
+        metadata=_meta(_positive_float, "Seconds one request to a platform may take."),
+    )
+    http_max_attempts: int = field(
+        default=4,
+        metadata=_meta(
+            _positive_int, "Attempts per platform request (timeouts, connection errors, 5xx, 429)."
+        ),
+    )
+    http_backoff_base: float = field(
+        default=0.5,
+        metadata=_meta(
+            _non_negative_float, "Seconds before the first retry; doubles each retry, with jitter."
+        ),
+    )
+    max_rate_limit_wait: float = field(
+        default=300.0,
+        metadata=_meta(
+            _non_negative_float,
+            "Longest wait a platform's rate limit may impose; beyond it the entity fails.",
+        ),
+    )
+    user_agent: str | None = field(
+        default=None,
+        metadata=_meta(_optional_str, "User-Agent sent to platforms (default: rpcsvc/<version>)."),
+    )
+    mastodon_url: str = field(
+        default="https://mastodon.social",
+        metadata=_meta(_http_url, "Mastodon instance used when options.base_url is not given."),
+    )
+    bluesky_url: str = field(
+        default="https://public.api.bsky.app",
+        metadata=_meta(_http_url, "Bluesky AppView used when options.base_url is not given."),
+    )
+    reddit_url: str = field(
+        default="https://www.reddit.com",
+        metadata=_meta(_http_url, "Reddit host used when options.base_url is not given."),
     )
     debug_tasks: bool = field(
         default=False,

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, insort
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from workers.collection.base import POST_FIELDS, Post, format_time, parse_time
 
@@ -29,6 +29,8 @@ from .errors import ContentNotFound, ContentStoreFull, InvalidParams
 
 UPLOAD_PLATFORM = "upload"
 MAX_LIST_LIMIT = 1000
+# The server's store sits in ``TaskManager.resources`` under this key (see rpcsvc.collect).
+CONTENT_RESOURCE = "content"
 
 _PLATFORM_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _FIELDS = frozenset(POST_FIELDS)
@@ -361,3 +363,33 @@ class ContentStore:
         if isinstance(cursor, str) and cursor.isdigit() and int(cursor) <= len(self._order):
             return int(cursor)
         raise InvalidParams("cursor", "is not a cursor returned by content.list")
+
+
+class HasResources(Protocol):
+    """A TaskManager or a TaskContext: anything that carries the server's resources."""
+
+    @property
+    def resources(self) -> Mapping[str, Any]: ...
+
+
+def store_of(source: ContentStore | HasResources) -> ContentStore:
+    """The content store itself, or the one in ``source.resources``."""
+    if isinstance(source, ContentStore):
+        return source
+    store = source.resources.get(CONTENT_RESOURCE)
+    if not isinstance(store, ContentStore):
+        raise InvalidParams(
+            "content_ids",
+            "this server has no content store "
+            f"(put a ContentStore in TaskManager.resources[{CONTENT_RESOURCE!r}])",
+        )
+    return store
+
+
+def resolve_posts(source: ContentStore | HasResources, content_ids: Any) -> list[Post]:
+    """The stored posts for ``content_ids``, in that order, for analysis by ``content_ids``.
+
+    Raises ContentNotFound listing the unknown ids in ``data.missing`` (the first 1000), and
+    InvalidParams naming ``content_ids[i]`` for an id that is not a string.
+    """
+    return store_of(source).get(content_ids)

@@ -8,6 +8,8 @@ from typing import Any
 from workers import content, diagnostics
 
 from . import errors
+from .collect import register_collection_types
+from .content import resolve_posts
 from .manager import TaskContext
 from .registry import Call, Plan, TaskRegistry, TaskType
 
@@ -28,6 +30,11 @@ ANALYZE_CONTENT_SCHEMA: dict[str, Any] = {
     "properties": {
         "texts": {"type": "array", "items": {"type": "string"}},
         "posts": {"type": "array", "items": POST_SCHEMA},
+        "content_ids": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Posts in the content store; result rows take the content_id as id",
+        },
         "analysis_types": {
             "type": "array",
             "items": {"enum": ANALYSIS_TYPES},
@@ -45,10 +52,10 @@ ANALYZE_CONTENT_SCHEMA: dict[str, Any] = {
 
 
 def _check_content(params: dict[str, Any], context: TaskContext) -> dict[str, Any]:
-    sources = [key for key in ("texts", "posts") if key in params]
+    sources = [key for key in ("texts", "posts", "content_ids") if key in params]
     if len(sources) != 1:
         raise errors.InvalidParams(
-            "params", "give exactly one of texts or posts", given=sources
+            "params", "give exactly one of texts, posts or content_ids", given=sources
         )
     source = sources[0]
     count = len(params[source])
@@ -64,6 +71,9 @@ def _check_content(params: dict[str, Any], context: TaskContext) -> dict[str, An
 def _plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
     if "texts" in params:
         items = list(enumerate(params["texts"]))
+    elif "content_ids" in params:
+        posts = resolve_posts(context, params["content_ids"])
+        items = [(post["content_id"], post["text"]) for post in posts]
     else:
         items = [(post.get("id", i), post["text"]) for i, post in enumerate(params["posts"])]
     analysis_types = tuple(params["analysis_types"])
@@ -95,6 +105,7 @@ def builtin_registry() -> TaskRegistry:
             examples=[{"texts": ["I love this!", "This is awful."]}],
         )
     )
+    register_collection_types(registry)
     return registry
 
 

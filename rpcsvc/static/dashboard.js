@@ -220,7 +220,10 @@ async function refresh() {
     renderStats(unwrap(answers[0]));
     renderTasks(unwrap(answers[1]));
     if (fetchDetail && state.selected === selected) {
-      state.detail = unwrap(answers[2]);
+      // A task evicted since it was clicked closes its detail rather than the whole page.
+      const answer = answers[2];
+      state.detail = answer && answer.result ? answer.result : null;
+      if (!state.detail) state.selected = null;
     }
     renderDetail(state.selected ? state.detail : null);
     setConnection("live", `Live · updated ${new Date().toLocaleTimeString()}`);
