@@ -211,8 +211,10 @@ async def test_collect_sample_then_analyse_by_content_ids(service: Service) -> N
     by_ids = await service.rpc.run("analyze_content", {"content_ids": ids})
     # Then the rows carry the content_ids, and match analysing the same posts inline
     inline = await service.rpc.run(
-        "analyze_content", {"posts": [{"id": p["content_id"], "text": p["text"]} for p in posts]}
-    )
+        "analyze_content",
+        {"posts": [{"id": p["content_id"], "text": p["text"], "created_at": p["created_at"]}
+                   for p in posts]},
+    )  # fmt: skip
     assert by_ids["status"] == "completed"
     assert [row["id"] for row in by_ids["result"]["posts"]] == ids
     assert by_ids["result"] == inline["result"]
