@@ -91,7 +91,13 @@ def _task_id(value: str) -> str:
         ),
     ],
     result=TASK_SCHEMA,
-    errors=[errors.UnknownTaskType, errors.QueueFull, errors.ShuttingDown, errors.LimitExceeded],
+    errors=[
+        errors.UnknownTaskType,
+        errors.QueueFull,
+        errors.ShuttingDown,
+        errors.LimitExceeded,
+        errors.ContentNotFound,
+    ],
     examples=[
         {
             "name": "sentiment of two texts",
