@@ -238,3 +238,18 @@ class Settings:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mib * 1024 * 1024)
+
+
+def settings_table() -> str:
+    """The README's configuration table, made from the dataclass so the two cannot drift."""
+    rows = ["| option | environment | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        if f.default is not dataclasses.MISSING:
+            default = "—" if f.default is None else f"`{f.default}`"
+        else:
+            default = "CPU count" if f.name == "workers" else "(computed)"
+        rows.append(
+            f"| `--{f.name.replace('_', '-')}` | `{ENV_PREFIX}{f.name.upper()}` | {default} "
+            f"| {f.metadata['help']} |"
+        )
+    return "\n".join(rows)
