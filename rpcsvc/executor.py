@@ -87,15 +87,21 @@ class ProcessExecutor:
         # Workers fork from a server that has imported these once: fast starts and restarts.
         self._ctx.set_forkserver_preload(["workers.runtime", "workers.sentiment"])
         self._events_in, self._events_out = self._ctx.Pipe(duplex=False)
+        # Workers exit when this pipe's write end closes, i.e. when this process is gone.
+        self._lifeline_in, self._lifeline_out = self._ctx.Pipe(duplex=False)
         os.set_blocking(self._events_in.fileno(), False)
         self._events_buffer = b""
         self._wakeup_in, self._wakeup_out = os.pipe()
         os.set_blocking(self._wakeup_out, False)  # a full pipe already means "wake up"
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._generation = 0
+        # (pool, generation) as one value, so that the watchdog thread never pairs a new
+        # generation number with the old pool's processes
+        self._watched: tuple[concurrent.futures.ProcessPoolExecutor | None, int] = (None, 0)
         self._jobs: dict[int, Job] = {}
         self._job_ids = itertools.count(1)
         self._retiring: set[int] = set()  # pids that announced a clean exit
+        self._terminated: set[int] = set()  # pids stopped by SIGTERM (by the pool): not to blame
         self._killed: set[int] = set()  # pids we killed to stop a job
         self._fallback_armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,6 +150,7 @@ class ProcessExecutor:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._events_in.fileno(), self._read_events)
         self._pool = self._new_pool()
+        self._watched = (self._pool, self._generation)
         self._watchdog = threading.Thread(
             target=self._watch_workers, name="rpcsvc-watchdog", daemon=True
         )
@@ -162,7 +169,7 @@ class ProcessExecutor:
             max_workers=self._workers,
             mp_context=self._ctx,
             initializer=runtime.init_worker,
-            initargs=(self._events_out, self._max_tasks_per_child),
+            initargs=(self._events_out, self._lifeline_in, self._max_tasks_per_child),
             max_tasks_per_child=self._max_tasks_per_child,
         )
 
@@ -184,8 +191,8 @@ class ProcessExecutor:
         self._wake_watchdog()
         if self._watchdog is not None:
             await asyncio.to_thread(self._watchdog.join, 5.0)
-        self._events_in.close()
-        self._events_out.close()
+        for conn in (self._events_in, self._events_out, self._lifeline_in, self._lifeline_out):
+            conn.close()
         os.close(self._wakeup_in)
         os.close(self._wakeup_out)
 
@@ -283,6 +290,9 @@ class ProcessExecutor:
         if job_id == runtime.RETIRING:
             self._retiring.add(pid)
             return
+        if job_id == runtime.TERMINATED:
+            self._terminated.add(pid)
+            return
         job = self._jobs.get(job_id)
         if job is None:
             return
@@ -296,10 +306,11 @@ class ProcessExecutor:
         if self._closing or generation != self._generation:
             return
         self._read_events()  # what the processes said before they exited comes first
-        dead = [pid for pid in pids if pid not in self._retiring]
+        current = self._processes()
+        died = [pid for pid in pids if pid in current and pid not in self._retiring]
         self._retiring.difference_update(pids)
-        if dead:
-            self._rebuild(dead)
+        if died:
+            self._rebuild(died)
 
     def _exited_pids(self) -> list[int]:
         procs = self._processes()
@@ -307,22 +318,25 @@ class ProcessExecutor:
         exited = multiprocessing.connection.wait(list(by_sentinel), timeout=0)
         return [by_sentinel[s] for s in exited if by_sentinel[s] not in self._retiring]
 
-    def _rebuild(self, dead_pids: list[int]) -> None:
+    def _rebuild(self, died: list[int]) -> None:
         """Replace the pool; jobs in flight learn whether their own process died."""
         if self._closing:
             return
         self._read_events()
+        # Processes the pool terminated because another one died are not to blame.
+        dead_pids = [pid for pid in died if pid not in self._terminated]
         old = self._pool
         old_procs = dict(getattr(old, "_processes", None) or {})
+        self._pool = self._new_pool()
         self._generation += 1
+        self._watched = (self._pool, self._generation)
         self.restarts += 1
         self._fallback_armed = False
         log.warning(
             "worker process %s died; rebuilding the pool (restart %d)",
-            ", ".join(map(str, dead_pids)) or "(unknown)",
+            ", ".join(map(str, dead_pids or died)) or "(unknown)",
             self.restarts,
         )
-        self._pool = self._new_pool()
         for job in list(self._jobs.values()):
             if job.generation < self._generation:
                 # Blame a job whose own process died, unless we killed that process for
@@ -330,11 +344,12 @@ class ProcessExecutor:
                 own_death = job.pid in dead_pids and job.pid not in self._killed
                 self._fail_job(job, WorkerDied(culprit=job.kill_requested or own_death))
         self._retiring.clear()
+        self._terminated.clear()
         self._killed.clear()
         if old is not None:
             old.shutdown(wait=False, cancel_futures=True)
             for pid, proc in old_procs.items():
-                if pid not in dead_pids:
+                if pid not in died:
                     with contextlib.suppress(Exception):
                         proc.kill()  # its work is lost already; free the CPU now
         if self.on_restart is not None:
@@ -348,7 +363,7 @@ class ProcessExecutor:
         """Thread: wait on every worker's sentinel; report exits to the loop."""
         reported: set[Any] = set()  # process objects whose exit was reported
         while not self._closing:
-            pool, generation = self._pool, self._generation
+            pool, generation = self._watched
             procs = dict(getattr(pool, "_processes", None) or {})
             reported &= set(procs.values())
             watched = {p.sentinel: pid for pid, p in procs.items() if p not in reported}

@@ -93,6 +93,7 @@ class TaskManager:
         self._pending = 0
         self._accepting = True
         self._shutdown: asyncio.Future[None] | None = None
+        self._grace_cut = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self._started = False
 
@@ -149,9 +150,18 @@ class TaskManager:
         if running:
             log.info("shutting down: %d running task(s) get %.1f s to finish", len(running), grace)
         if running and grace > 0:
-            await asyncio.wait([asyncio.ensure_future(t.wait(grace)) for t in running])
+            all_done = asyncio.ensure_future(
+                asyncio.wait([asyncio.ensure_future(t.wait(grace)) for t in running])
+            )
+            cut = asyncio.ensure_future(self._grace_cut.wait())
+            await asyncio.wait([all_done, cut], return_when=asyncio.FIRST_COMPLETED)
+            cut.cancel()
         for live in list(self._live.values()):
             self._cancel_for_shutdown(live.task, f"after the {grace:g} s shutdown grace")
+
+    def end_grace(self) -> None:
+        """Cut a shutdown's grace period short: running tasks are cancelled now."""
+        self._grace_cut.set()
 
     def _cancel_for_shutdown(self, task: Task, when: str) -> None:
         error = {"type": "ShuttingDown", "message": f"cancelled: the server shut down {when}"}

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from workers import sentiment
 
 TWEETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "vader_tweets_groundtruth.tsv"
 MISSING = "00000000-0000-4000-8000-000000000000"
+SENTIMENT = {"analysis_types": ["sentiment"]}
 
 
 def _texts(count: int) -> list[str]:
@@ -45,7 +47,9 @@ def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def _spy_on_submits(service: Service) -> list[tuple[Job, list[Call]]]:
+def _spy_on_submits(
+    service: Service, on_submit: Callable[[int, Job], None] | None = None
+) -> list[tuple[Job, list[Call]]]:
     """Record every job the executor is given (wrapping the bound method of this instance)."""
     executor = service.manager.executor
     submitted: list[tuple[Job, list[Call]]] = []
@@ -54,6 +58,8 @@ def _spy_on_submits(service: Service) -> list[tuple[Job, list[Call]]]:
     def spy(calls: list[Call]) -> Job:
         job = submit(calls)
         submitted.append((job, calls))
+        if on_submit is not None:
+            on_submit(len(submitted) - 1, job)
         return job
 
     executor.submit = spy  # type: ignore[method-assign]
@@ -72,27 +78,31 @@ async def _pid_of(service: Service, task_id: str) -> int:
 async def test_worker_killed_mid_bulk_task_redoes_only_the_lost_chunk(
     start_service: StartService,
 ) -> None:
-    # Given a bulk task of 4,000 real tweets in chunks of 500 (8 chunks over 2 workers)
+    # Given a bulk task of 4,000 texts (three real tweets each) in chunks of 500: 8 chunks
     service = await start_service(chunk_size=500)
-    texts = _texts(4000)
-    submitted = _spy_on_submits(service)
-    kill: dict[str, Any] = {}
+    tweets = _texts(12_000)
+    texts = [" ".join(tweets[i : i + 3]) for i in range(0, 12_000, 3)]
+    killed: dict[str, Any] = {}
 
-    def kill_a_worker_once(task: Task) -> None:
-        # When the first chunk is done, SIGKILL the process running another chunk of it
-        if kill or task.progress is None or task.progress["done"] == 0:
-            return
-        running = [job for job in service.manager.jobs_of(task.task_id) if job.pid is not None]
-        if running:
+    def first_id(calls: list[Call]) -> int:
+        return int(calls[0].args[0][0][0])  # the id of the chunk's first (id, text) pair
+
+    def kill_the_third_chunk_as_it_starts(index: int, job: Job) -> None:
+        # When the third chunk's job (sent once the first chunk is done) starts, its worker is
+        # SIGKILLed: the chunk is surely unfinished, others are done or running
+        def kill(started: asyncio.Future[int]) -> None:
             done = [calls for job, calls in submitted if job.future.done()]
-            kill.update(job=running[0], done_before=[calls[0].args[0][0][0] for calls in done])
-            os.kill(running[0].pid, signal.SIGKILL)  # type: ignore[arg-type]
+            killed.update(chunk=first_id(job.calls), done_before={first_id(c) for c in done})
+            os.kill(started.result(), signal.SIGKILL)
 
-    service.manager.listeners.append(kill_a_worker_once)
-    task = await service.rpc.run("analyze_content", {"texts": texts})
+        if index == 2:
+            job.started.add_done_callback(kill)
+
+    submitted = _spy_on_submits(service, kill_the_third_chunk_as_it_starts)
+    task = await service.rpc.run("analyze_content", {"texts": texts, **SENTIMENT})
 
     # Then the task completed with every row correct, as if nothing had happened
-    assert kill, "no chunk of the task was ever running with a known pid"
+    assert killed, "the third chunk never started"
     assert task["status"] == "completed"
     assert task["progress"] == {"done": 4000, "total": 4000}
     rows = task["result"]["posts"]
@@ -103,17 +113,15 @@ async def test_worker_killed_mid_bulk_task_redoes_only_the_lost_chunk(
         label: sum(1 for r in rows if r["label"] == label)
         for label in ("positive", "neutral", "negative")
     }
-    assert summary["mean_compound"] == pytest.approx(
-        sum(r["compound"] for r in rows) / 4000, abs=1e-4
-    )
-    # And the pool was rebuilt once; chunks finished before the kill were not run again,
-    # and only the chunks lost with the pool (at most one per worker) ran twice
+    mean = sum(r["compound"] for r in rows) / 4000
+    assert summary["mean_compound"] == pytest.approx(mean, abs=1e-4)
+    # And the pool was rebuilt once: the killed chunk ran twice, chunks finished before the
+    # kill ran once, and only chunks in flight at the kill (one per worker) could run twice
     assert service.manager.executor.restarts == 1
-    firsts = [calls[0].args[0][0][0] for _, calls in submitted]
+    firsts = [first_id(calls) for _, calls in submitted]
     assert sorted(set(firsts)) == list(range(0, 4000, 500))
-    assert all(firsts.count(first) == 1 for first in kill["done_before"])
-    killed_first = kill["job"].calls[0].args[0][0][0]
-    assert firsts.count(killed_first) == 2
+    assert firsts.count(killed["chunk"]) == 2
+    assert killed["done_before"] and all(firsts.count(f) == 1 for f in killed["done_before"])
     assert len(firsts) <= 8 + 2
 
 
@@ -132,7 +140,10 @@ async def test_worker_killed_during_a_batch_of_small_tasks_loses_none(service: S
 
     service.manager.listeners.append(kill_when_the_first_finishes)
     created = await service.rpc.batch(
-        [("task.create", {"type": "analyze_content", "params": {"texts": [t]}}) for t in texts]
+        [
+            ("task.create", {"type": "analyze_content", "params": {"texts": [t], **SENTIMENT}})
+            for t in texts
+        ]
     )
     # When a worker is SIGKILLed as soon as the first task has finished
     ids = [task["task_id"] for task in created]

@@ -13,9 +13,11 @@ pipe half-written or a lock held.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -24,23 +26,46 @@ from typing import Any
 # ("ok", value) or ("error", exception type name, message, formatted traceback)
 Outcome = tuple[Any, ...]
 
-EVENT = struct.Struct("<qq")  # (job id, pid); job id RETIRING: this process exits next
-RETIRING = 0
+EVENT = struct.Struct("<qq")  # (job id, pid), or (RETIRING | TERMINATED, pid)
+RETIRING = 0  # this process exits cleanly after its current call (max_tasks_per_child)
+TERMINATED = -1  # this process got SIGTERM (the pool stops every worker when one dies)
 
 _events: Any = None  # the write end of the events pipe (a multiprocessing Connection)
 _max_calls: int | None = None
 _calls = 0
 
 
-def init_worker(events: Any, max_calls: int | None = None) -> None:
+def init_worker(events: Any, lifeline: Any = None, max_calls: int | None = None) -> None:
     """Pool initializer: load heavy state once per process and keep the events pipe."""
     global _events, _max_calls, _calls
     _events, _max_calls, _calls = events, max_calls, 0
     # Ctrl-C in a terminal goes to the whole process group; shutdown is the server's decision.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import sentiment
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if lifeline is not None:
+        threading.Thread(target=_exit_with_server, args=(lifeline,), daemon=True).start()
+    from . import content
 
-    sentiment.get_analyzer()
+    content.init()  # the per-post analysers' lexicon and gazetteer
+
+
+def _exit_with_server(lifeline: Any) -> None:
+    """Thread: exit as soon as the server is gone, even if it was killed with SIGKILL.
+
+    ``lifeline`` is the read end of a pipe whose write end only the server holds: its death
+    closes it. Without this, a worker would wait forever on the pool's queue (whose write end
+    every worker also holds) and outlive the server.
+    """
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()
+    os._exit(1)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # When a worker dies, the pool SIGTERMs all the others: saying so first lets the server
+    # tell those bystanders from the process that died on its own.
+    _announce(TERMINATED)
+    os._exit(128 + signum)
 
 
 def _announce(job_id: int) -> None:
