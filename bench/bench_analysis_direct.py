@@ -20,7 +20,15 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from workers import entities, keywords, relationships, reports, sentiment, topics
+from workers import (
+    entities,
+    keywords,
+    relationships,
+    reports,
+    sentiment,
+    sentiment_summary,
+    topics,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -83,7 +91,9 @@ def run(n_posts: int = 200_000) -> list[dict[str, Any]]:
     scores = sentiment.score_many(texts[:12_258])
     created = [p["created_utc"] for p in both]
     data = {
-        "sentiment": sentiment.finalize_sentiment(sentiment.summarize_sentiment(scores, created)),
+        "sentiment": sentiment_summary.finalize_sentiment(
+            sentiment_summary.summarize_sentiment(scores, created)
+        ),
         "relationships": relationships.analyze_relationships(comments),
     }
     rows.append(

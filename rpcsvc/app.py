@@ -16,6 +16,7 @@ from .manager import TaskManager
 from .methods import RpcContext, methods
 from .metrics import setup_metrics
 from .registry import TaskRegistry
+from .reports import setup_reports
 from .tasktypes import builtin_registry, register_debug_types
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, registry: TaskRegistry | Non
     setup_metrics(app, manager)
     setup_dashboard(app)
     setup_collection(app, manager)
+    setup_reports(app, manager)
     return app
 
 

@@ -153,6 +153,13 @@ class Settings:
     max_content: int = field(
         default=2_000_000, metadata=_meta(_positive_int, "Most posts in the content store.")
     )
+    reports_dir: Path | None = field(
+        default=None,
+        metadata=_meta(
+            _optional_path,
+            "Folder for report bodies (default: a temporary folder removed at shutdown).",
+        ),
+    )
     collect_concurrency: int = field(
         default=8,
         metadata=_meta(_positive_int, "Entities one collection task fetches at the same time."),

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from workers import content, diagnostics
+from workers import diagnostics
 
 from . import errors
+from .analysis import (
+    ANALYSIS_TYPES,
+    CONTENT_OPTIONS_SCHEMA,
+    plan_content,
+    register_analysis_types,
+)
 from .collect import register_collection_types
-from .content import resolve_posts
 from .manager import TaskContext
 from .registry import Call, Plan, TaskRegistry, TaskType
-
-ANALYSIS_TYPES = ["sentiment"]
 
 POST_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -21,6 +24,10 @@ POST_SCHEMA: dict[str, Any] = {
     "properties": {
         "id": {"type": ["string", "integer"]},
         "text": {"type": "string"},
+        "created_at": {
+            "type": ["string", "number", "null"],
+            "description": "ISO 8601 or epoch seconds; dated posts give sentiment by day/hour",
+        },
     },
 }
 
@@ -47,6 +54,7 @@ ANALYZE_CONTENT_SCHEMA: dict[str, Any] = {
             "default": "posts",
             "description": "'summary' leaves the per-post rows out of the result",
         },
+        **CONTENT_OPTIONS_SCHEMA,
     },
 }
 
@@ -69,26 +77,7 @@ def _check_content(params: dict[str, Any], context: TaskContext) -> dict[str, An
 
 
 def _plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
-    if "texts" in params:
-        items = list(enumerate(params["texts"]))
-    elif "content_ids" in params:
-        posts = resolve_posts(context, params["content_ids"])
-        items = [(post["content_id"], post["text"]) for post in posts]
-    else:
-        items = [(post.get("id", i), post["text"]) for i, post in enumerate(params["posts"])]
-    analysis_types = tuple(params["analysis_types"])
-    with_rows = params["detail"] == "posts"
-    size = context.settings.chunk_size
-    chunks = []
-    for start in range(0, max(len(items), 1), size):
-        piece = items[start : start + size]
-        chunks.append(Call(content.analyze_chunk, (piece, analysis_types, with_rows), len(piece)))
-    return Plan(
-        chunks=chunks,
-        finish=Call(content.merge_chunks, (analysis_types, with_rows)),
-        # merging sentiment partials is a cheap concatenation: no second trip to the pool
-        finish_in_pool=len(chunks) == 1,
-    )
+    return plan_content(params, context)
 
 
 def builtin_registry() -> TaskRegistry:
@@ -97,8 +86,9 @@ def builtin_registry() -> TaskRegistry:
         TaskType(
             name="analyze_content",
             kind="cpu",
-            description="Sentiment (VADER) of posts or texts, per post and in aggregate; "
-            "large inputs are split into chunks across the worker processes.",
+            description="Sentiment (VADER), topics (TF-IDF + NMF), entities and key phrases "
+            "of posts or texts, per post and in aggregate; large inputs are split into chunks "
+            "across the worker processes, topics and keywords run once over the whole set.",
             params_schema=ANALYZE_CONTENT_SCHEMA,
             check=_check_content,
             plan=_plan_content,
@@ -106,6 +96,7 @@ def builtin_registry() -> TaskRegistry:
         )
     )
     register_collection_types(registry)
+    register_analysis_types(registry)
     return registry
 
 

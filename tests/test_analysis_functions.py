@@ -13,7 +13,16 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from workers import entities, keywords, relationships, reports, sentiment, topics
+from workers import (
+    entities,
+    entity_counts,
+    keywords,
+    relationships,
+    reports,
+    sentiment,
+    sentiment_summary,
+    topics,
+)
 from workers.text import post_day, post_hour
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -77,17 +86,18 @@ def test_sentiment_summary_chunks_merge_to_one_pass() -> None:
     created = [1667900000 + 3600 * i for i in range(len(texts))]
     created[3] = None  # an undated post counts but has no period
     rows = sentiment.score_many(texts)
-    whole = sentiment.summarize_sentiment(rows, created)
+    whole = sentiment_summary.summarize_sentiment(rows, created)
     parts = [
-        sentiment.summarize_sentiment(rows[i : i + 7], created[i : i + 7]) for i in range(0, 40, 7)
+        sentiment_summary.summarize_sentiment(rows[i : i + 7], created[i : i + 7])
+        for i in range(0, 40, 7)
     ]
-    merged = sentiment.merge_sentiment_summaries(parts)
+    merged = sentiment_summary.merge_sentiment_summaries(parts)
     assert merged["count"] == whole["count"] == 40
     assert merged["labels"] == whole["labels"]
     assert merged["histogram"] == whole["histogram"]
     assert merged["by_hour"] == whole["by_hour"] and merged["by_day"] == whole["by_day"]
     assert merged["compound_sum"] == pytest.approx(whole["compound_sum"])
-    final = sentiment.finalize_sentiment(merged)
+    final = sentiment_summary.finalize_sentiment(merged)
     assert sum(final["histogram"]["counts"]) == 40 and len(final["histogram"]["edges"]) == 21
     assert sum(d["count"] for d in final["by_hour"]) == 39
     assert [d["period"] for d in final["by_day"]] == ["2022-11-08", "2022-11-09", "2022-11-10"]
@@ -149,12 +159,12 @@ def test_entity_counts_merge_like_one_pass(comments) -> None:
     # Given per-post entities of real comments, when counted in chunks and merged,
     # then the result equals counting them in one pass.
     rows = [entities.extract_entities(c["body"]) for c in comments[:4000]]
-    whole = entities.count_entities(rows)
-    merged = entities.merge_entity_counts(
-        entities.count_entities(rows[i : i + 333]) for i in range(0, 4000, 333)
+    whole = entity_counts.count_entities(rows)
+    merged = entity_counts.merge_entity_counts(
+        entity_counts.count_entities(rows[i : i + 333]) for i in range(0, 4000, 333)
     )
     assert merged == whole
-    final = entities.finalize_entities(merged, top_n=10_000)
+    final = entity_counts.finalize_entities(merged, top_n=10_000)
     assert final["posts"] == 4000
     assert [n["count"] for n in final["names"]] == sorted(
         (n["count"] for n in final["names"]), reverse=True
@@ -170,7 +180,7 @@ def test_entity_counts_merge_like_one_pass(comments) -> None:
 
 def test_hashtag_display_is_the_most_used_spelling() -> None:
     texts = ["#VoteBlue now", "#voteblue", "#VoteBlue again", "#VOTEBLUE", "#RedWave #redwave"]
-    assert entities.hashtag_counts(texts) == [
+    assert entity_counts.hashtag_counts(texts) == [
         {"text": "#VoteBlue", "count": 4},
         {"text": "#RedWave", "count": 1},
     ]
@@ -384,14 +394,14 @@ def report_data(comments) -> dict[str, Any]:
     sample = comments[:1500]
     texts = [c["body"] for c in sample]
     rows = sentiment.score_many(texts)
-    found = entities.finalize_entities(
-        entities.count_entities(entities.extract_entities(t) for t in texts), 10
+    found = entity_counts.finalize_entities(
+        entity_counts.count_entities(entities.extract_entities(t) for t in texts), 10
     )
     return {
         "title": "Midterms <test>",
         "source": "1,500 Reddit comments",
-        "sentiment": sentiment.finalize_sentiment(
-            sentiment.summarize_sentiment(rows, [c["created_utc"] for c in sample])
+        "sentiment": sentiment_summary.finalize_sentiment(
+            sentiment_summary.summarize_sentiment(rows, [c["created_utc"] for c in sample])
         ),
         "topics": topics.fit_topics(texts, k=4)["topics"],
         "hashtags": [{"text": "#<b>bold</b>", "count": 3}, *found["hashtags"]],

@@ -86,7 +86,7 @@ async def test_unknown_method_is_32601(service: Service) -> None:
         ({"type": "analyze_content", "colour": "red"}, "colour", "unknown parameter (known: type, params, priority, timeout)"),
         (["analyze_content", {}, "normal", None, "extra"], "params", "task.create takes at most 4 positional params, got 5"),
         ({"type": "analyze_content", "params": {"texts": [1]}}, "params.texts[0]", "must be string"),
-        ({"type": "analyze_content", "params": {"texts": ["a"], "analysis_types": ["astrology"]}}, "params.analysis_types[0]", "must be one of ['sentiment']"),
+        ({"type": "analyze_content", "params": {"texts": ["a"], "analysis_types": ["astrology"]}}, "params.analysis_types[0]", "must be one of ['sentiment', 'topics', 'entities', 'keywords']"),
         ({"type": "analyze_content", "params": {"posts": [{"id": 1}]}}, "params.posts[0]", "must contain ['text'] properties"),
         ({"type": "analyze_content", "params": {}}, "params", "give exactly one of texts, posts or content_ids"),
     ],

@@ -26,7 +26,8 @@ def _expected_rows(texts: list[str], ids: list[object]) -> list[dict[str, object
 
 async def test_analyze_content_sentiment_whole_record(service: Service) -> None:
     # Given three texts
-    created = await service.rpc.create("analyze_content", {"texts": TEXTS}, priority="high")
+    params = {"texts": TEXTS, "analysis_types": ["sentiment"]}
+    created = await service.rpc.create("analyze_content", params, priority="high")
     assert created["status"] == "pending"
     # When the task is waited for
     done = await service.rpc.wait(created["task_id"], timeout=30)
@@ -38,7 +39,7 @@ async def test_analyze_content_sentiment_whole_record(service: Service) -> None:
         "type": "analyze_content",
         "status": "completed",
         "priority": "high",
-        "params": {"texts": TEXTS, "analysis_types": ["sentiment"], "detail": "posts"},
+        "params": {**params, "detail": "posts", "k": None, "top_n": 20, "seed": 0},
         "timeout": None,
         "created_at": created["created_at"],
         "started_at": done["started_at"],
@@ -52,6 +53,17 @@ async def test_analyze_content_sentiment_whole_record(service: Service) -> None:
                 "mean_compound": round(sum(compounds) / 3, 4),
                 "labels": {"positive": 1, "neutral": 1, "negative": 1},
             },
+            "sentiment": {
+                "histogram": {
+                    "edges": [round(-1 + k / 10, 2) for k in range(21)],
+                    "counts": [
+                        sum(1 for c in compounds if min(19, int((c + 1) * 10)) == k)
+                        for k in range(20)
+                    ],
+                },
+                "by_day": [],  # the texts carry no time
+                "by_hour": [],
+            },
         },
     }
     created_at, started_at, finished_at = (
@@ -63,10 +75,13 @@ async def test_analyze_content_sentiment_whole_record(service: Service) -> None:
 
 async def test_posts_keep_their_ids_and_summary_detail_drops_rows(service: Service) -> None:
     posts = [{"id": "a1", "text": TEXTS[0], "author": "x"}, {"id": 7, "text": TEXTS[1]}]
-    full = await service.rpc.run("analyze_content", {"posts": posts})
-    summary = await service.rpc.run("analyze_content", {"posts": posts, "detail": "summary"})
+    only = ["sentiment"]
+    full = await service.rpc.run("analyze_content", {"posts": posts, "analysis_types": only})
+    summary = await service.rpc.run(
+        "analyze_content", {"posts": posts, "analysis_types": only, "detail": "summary"}
+    )
     assert full["result"]["posts"] == _expected_rows(TEXTS[:2], ["a1", 7])
-    assert summary["result"] == {"summary": full["result"]["summary"]}
+    assert summary["result"] == {k: v for k, v in full["result"].items() if k != "posts"}
 
 
 async def test_bulk_task_is_chunked_with_progress(start_service: StartService) -> None:
@@ -74,7 +89,8 @@ async def test_bulk_task_is_chunked_with_progress(start_service: StartService) -
     service = await start_service(chunk_size=1000)
     texts = [TEXTS[i % 3] + f" #{i}" for i in range(10_000)]
     # When analysed in one task
-    task = await service.rpc.run("analyze_content", {"texts": texts})
+    params = {"texts": texts, "analysis_types": ["sentiment"]}
+    task = await service.rpc.run("analyze_content", params)
     # Then every text has its row, in order, and progress counted every post
     assert task["status"] == "completed"
     assert task["progress"] == {"done": 10_000, "total": 10_000}

@@ -18,13 +18,31 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
+from workers import graph_measures
 from workers.text import HASHTAG_RE, MENTION_RE, REDDIT_USER_RE, normalize_handle
 
 _DELETED = frozenset({"", "[deleted]", "[removed]", "deleted", "removed"})
+
+
+@dataclass(frozen=True, slots=True)
+class GraphOptions:
+    """`analyze_relationships`'s options, as one picklable value for a pool call."""
+
+    max_graph_nodes: int = 500
+    top_n: int = 10
+    seed: int = 0
+
+
+def analyze_with(posts: list[dict[str, Any]], options: GraphOptions) -> dict[str, Any]:
+    """`analyze_relationships` with its options in one value (the task type's pool call)."""
+    return analyze_relationships(
+        posts, max_graph_nodes=options.max_graph_nodes, seed=options.seed, top_n=options.top_n
+    )
 
 
 def analyze_relationships(
@@ -50,7 +68,7 @@ def analyze_relationships(
     graph, skipped, labels = _interaction_graph(parsed)
     tag_graph = _hashtag_graph(parsed)
     pagerank = nx.pagerank(graph, weight="weight") if graph.number_of_nodes() else {}
-    community_of, communities = _communities(graph, seed)
+    community_of, communities = graph_measures.communities_of(graph, seed)
     tags_by_actor: dict[str, Counter[str]] = {}
     for post in parsed:
         if post["author"] is not None and post["hashtags"]:
@@ -66,15 +84,17 @@ def analyze_relationships(
             "mentions": sum(int(d["mentions"]) for _, _, d in graph.edges(data=True)),
             "skipped": skipped,
         },
-        "central": _central(graph, pagerank, labels, top_n),
+        "central": graph_measures.central_actors(graph, pagerank, labels, top_n),
         "communities": {
             "count": len(communities),
             "items": [
-                _describe_community(k, members, graph, pagerank, labels, tags_by_actor, top_n)
+                graph_measures.describe_community(
+                    k, members, graph, pagerank, labels, tags_by_actor, top_n
+                )
                 for k, members in enumerate(communities[:top_n])
             ],
         },
-        "bridges": _bridges(graph, community_of, labels, top_n),
+        "bridges": graph_measures.bridges(graph, community_of, labels, top_n),
         "hashtags": {
             "nodes": tag_graph.number_of_nodes(),
             "edges": tag_graph.number_of_edges(),
@@ -86,7 +106,7 @@ def analyze_relationships(
                 )[:top_n]
             ],
         },
-        "graph": _node_link(graph, pagerank, community_of, labels, max_graph_nodes),
+        "graph": graph_measures.node_link(graph, pagerank, community_of, labels, max_graph_nodes),
     }
 
 
@@ -97,7 +117,7 @@ def _parse(index: int, post: object) -> dict[str, Any]:
     if not isinstance(post, Mapping):
         raise ValueError(f"posts[{index}]: must be an object, got {type(post).__name__}")
     author, display, account_id = _author(post)
-    text = _text(post)
+    text = post_text(post)
     return {
         "ids": _ids(post),
         "author": author,
@@ -124,13 +144,23 @@ def _author(post: Mapping[str, Any]) -> tuple[str | None, str | None, str | None
     return key, display or key, None if account_id is None else str(account_id)
 
 
-def _text(post: Mapping[str, Any]) -> str:
-    parts = [post.get(field) for field in ("text", "body", "title", "selftext", "content")]
+def post_text(post: Mapping[str, Any]) -> str:
+    """The words of a post in any of the three shapes (Reddit: title and body together)."""
+    parts = [post.get(field) for field in ("text", "body", "title", "selftext")]
+    content = post.get("content")
+    if isinstance(content, str) and content:
+        if "<" in content:  # a Mastodon status: HTML
+            from workers.collection.mastodon import html_to_text
+
+            content = html_to_text(content)[0]
+        parts.append(content)
     return "\n".join(p for p in parts if isinstance(p, str) and p)
 
 
 def _ids(post: Mapping[str, Any]) -> list[str]:
-    ids = [str(post[field]) for field in ("id", "uri", "url") if post.get(field) is not None]
+    # content_id: store posts reply to their parent by content_id ("reddit:t1_x")
+    fields = ("id", "content_id", "uri", "url")
+    ids = [str(post[field]) for field in fields if post.get(field) is not None]
     if post.get("name"):  # Reddit fullname "t1_abc"
         ids.append(str(post["name"]))
     return ids
@@ -164,7 +194,7 @@ def _reply(post: Mapping[str, Any]) -> dict[str, str | None] | None:
 
 def _mentions(post: Mapping[str, Any], text: str) -> list[str]:
     given = post.get("mentions")
-    if isinstance(given, list):
+    if isinstance(given, list) and given:  # an empty list: the platform did not say (Reddit)
         keys = []
         for m in given:
             handle = (
@@ -185,7 +215,7 @@ def _mentions(post: Mapping[str, Any], text: str) -> list[str]:
 
 def _hashtags(post: Mapping[str, Any], text: str) -> list[str]:
     given = post.get("hashtags", post.get("tags"))
-    if isinstance(given, list):
+    if isinstance(given, list) and given:
         names = [t.get("name") if isinstance(t, Mapping) else t for t in given]
         return sorted({str(n).lstrip("#").casefold() for n in names if n})
     return sorted({m.group(1).casefold() for m in HASHTAG_RE.finditer(text)}) if "#" in text else []
@@ -271,173 +301,3 @@ def _hashtag_graph(parsed: Iterable[dict[str, Any]]) -> nx.Graph:
     graph.add_nodes_from(tags)
     graph.add_weighted_edges_from((a, b, n) for (a, b), n in pairs.items())
     return graph
-
-
-# --- Measures ---------------------------------------------------------------------------
-
-
-def _ranked(scores: Mapping[str, float], top_n: int) -> list[tuple[str, float]]:
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
-
-
-def _central(
-    graph: nx.DiGraph, pagerank: dict[str, float], labels: dict[str, str], top_n: int
-) -> dict[str, list[dict[str, Any]]]:
-    in_weight = dict(graph.in_degree(weight="weight"))
-    out_weight = dict(graph.out_degree(weight="weight"))
-    return {
-        "pagerank": [
-            {
-                "actor": labels[a],
-                "key": a,
-                "score": round(s, 6),
-                "interactions_received": int(in_weight[a]),
-                "interactions_made": int(out_weight[a]),
-            }
-            for a, s in _ranked(pagerank, top_n)
-        ],
-        "in_degree": [
-            {
-                "actor": labels[a],
-                "key": a,
-                "interactions": int(w),
-                "from_actors": graph.in_degree(a),
-            }
-            for a, w in _ranked(in_weight, top_n)
-        ],
-        "most_active": [
-            {"actor": labels[a], "key": a, "interactions": int(w), "to_actors": graph.out_degree(a)}
-            for a, w in _ranked(out_weight, top_n)
-        ],
-    }
-
-
-def _communities(graph: nx.DiGraph, seed: int) -> tuple[dict[str, int], list[list[str]]]:
-    if graph.number_of_nodes() == 0:
-        return {}, []
-    undirected = nx.Graph()
-    undirected.add_nodes_from(sorted(graph))
-    for a, b, data in graph.edges(data=True):
-        previous = undirected[a][b]["weight"] if undirected.has_edge(a, b) else 0
-        undirected.add_edge(a, b, weight=previous + data["weight"])
-    found = nx.community.louvain_communities(undirected, weight="weight", seed=seed)
-    communities = sorted((sorted(c) for c in found), key=lambda c: (-len(c), c[0]))
-    community_of = {node: k for k, members in enumerate(communities) for node in members}
-    return community_of, communities
-
-
-def _describe_community(
-    k: int,
-    members: list[str],
-    graph: nx.DiGraph,
-    pagerank: dict[str, float],
-    labels: dict[str, str],
-    tags_by_actor: dict[str, Counter[str]],
-    top_n: int,
-) -> dict[str, Any]:
-    inside = set(members)
-    internal = external = 0
-    tags: Counter[str] = Counter()
-    for node in members:
-        tags.update(tags_by_actor.get(node, {}))
-        for _, other, data in graph.out_edges(node, data=True):
-            if other in inside:
-                internal += data["weight"]
-            else:
-                external += data["weight"]
-        external += sum(
-            d["weight"] for o, _, d in graph.in_edges(node, data=True) if o not in inside
-        )
-    top = _ranked({m: pagerank[m] for m in members}, min(top_n, 5))
-    return {
-        "id": k,
-        "size": len(members),
-        "top_members": [labels[m] for m, _ in top],
-        "top_hashtags": [
-            "#" + t for t, _ in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-        ],
-        "internal_weight": int(internal),
-        "external_weight": int(external),
-    }
-
-
-def _bridges(
-    graph: nx.DiGraph, community_of: dict[str, int], labels: dict[str, str], top_n: int
-) -> dict[str, list[dict[str, Any]]]:
-    pair_weight: Counter[tuple[int, int]] = Counter()
-    pair_edges: Counter[tuple[int, int]] = Counter()
-    reached: dict[str, set[int]] = {}
-    external: Counter[str] = Counter()
-    for a, b, data in graph.edges(data=True):
-        ca, cb = community_of[a], community_of[b]
-        if ca == cb:
-            continue
-        pair = (min(ca, cb), max(ca, cb))
-        pair_weight[pair] += data["weight"]
-        pair_edges[pair] += 1
-        for node, other in ((a, cb), (b, ca)):
-            reached.setdefault(node, set()).add(other)
-            external[node] += data["weight"]
-    pairs = sorted(pair_weight.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
-    actors = sorted(reached, key=lambda n: (-len(reached[n]), -external[n], n))[:top_n]
-    return {
-        "community_pairs": [
-            {"communities": list(pair), "weight": int(w), "edges": pair_edges[pair]}
-            for pair, w in pairs
-        ],
-        "actors": [
-            {
-                "actor": labels[n],
-                "key": n,
-                "community": community_of[n],
-                "communities_reached": len(reached[n]),
-                "external_weight": int(external[n]),
-            }
-            for n in actors
-        ],
-    }
-
-
-def _node_link(
-    graph: nx.DiGraph,
-    pagerank: dict[str, float],
-    community_of: dict[str, int],
-    labels: dict[str, str],
-    max_nodes: int,
-) -> dict[str, Any]:
-    """Node-link JSON (readable by ``nx.node_link_graph(data, edges="links")``), capped."""
-    kept = [n for n, _ in _ranked(pagerank, max_nodes)]
-    keep = set(kept)
-    links = [
-        {
-            "source": a,
-            "target": b,
-            "weight": d["weight"],
-            "replies": d["replies"],
-            "mentions": d["mentions"],
-        }
-        for a, b, d in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1]))
-        if a in keep and b in keep
-    ]
-    return {
-        "directed": True,
-        "multigraph": False,
-        "graph": {
-            "truncated": len(kept) < graph.number_of_nodes(),
-            "total_nodes": graph.number_of_nodes(),
-            "total_edges": graph.number_of_edges(),
-            "kept_by": f"top {max_nodes} nodes by PageRank, edges among them",
-        },
-        "nodes": [
-            {
-                "id": n,
-                "label": labels[n],
-                "pagerank": round(pagerank[n], 6),
-                "community": community_of[n],
-                "in_weight": int(graph.in_degree(n, weight="weight")),
-                "out_weight": int(graph.out_degree(n, weight="weight")),
-            }
-            for n in kept
-        ],
-        "links": links,
-    }
