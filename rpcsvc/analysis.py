@@ -11,122 +11,31 @@ for a report, whose rendering runs as a pool finish step.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from workers import content, relationships, report_build
 from workers.relationships import post_text
 
 from . import errors
-from .content import resolve_posts
+from .analysis_params import (
+    EXAMPLE_POSTS,
+    RELATIONSHIPS_SCHEMA,
+    REPORT_SCHEMA,
+    REPORT_SOURCES,
+    SOURCE_TYPES,
+    content_items,
+    created_of,
+    graph_options,
+    one_source,
+    posts_of,
+)
 from .manager import TaskContext
 from .registry import Call, Plan, TaskRegistry, TaskType
 from .reports import REPORT_TYPE, prune_reports, report_files
 from .task import TaskStatus
 
-ANALYSIS_TYPES = list(content.ANALYSIS_TYPES)
-
-# analyze_content's options beside its input; tasktypes.ANALYZE_CONTENT_SCHEMA includes them.
-CONTENT_OPTIONS_SCHEMA: dict[str, Any] = {
-    "k": {
-        "type": ["integer", "null"],
-        "minimum": 1,
-        "maximum": 50,
-        "default": None,
-        "description": "Number of topics; null chooses it from the data (2..12)",
-    },
-    "top_n": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 200,
-        "default": 20,
-        "description": "Length of the entities, hashtags and keywords lists",
-    },
-    "seed": {"type": "integer", "default": 0, "description": "Seed of the topic model"},
-}
-
-GRAPH_OPTIONS_SCHEMA: dict[str, Any] = {
-    "max_graph_nodes": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 5000,
-        "default": 500,
-        "description": "Nodes kept in the node-link graph (highest PageRank first)",
-    },
-    "seed": {"type": "integer", "default": 0, "description": "Seed of Louvain communities"},
-}
-
-_ANY_POSTS = {
-    "type": "array",
-    "items": {"type": "object"},
-    "description": "Posts in any shape: normalised, Reddit (Pushshift) or Mastodon",
-}
-_CONTENT_IDS = {
-    "type": "array",
-    "items": {"type": "string"},
-    "description": "Posts in the content store",
-}
-
-RELATIONSHIPS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "posts": _ANY_POSTS,
-        "content_ids": _CONTENT_IDS,
-        **GRAPH_OPTIONS_SCHEMA,
-        "top_n": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 100,
-            "default": 10,
-            "description": "Entries in each ranking (central actors, communities, bridges)",
-        },
-    },
-}
-
-REPORT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "format": {"enum": ["html", "markdown", "json"], "default": "html"},
-        "title": {"type": "string", "minLength": 1, "maxLength": 200},
-        "task_ids": {
-            "type": "array",
-            "items": {"type": "string"},
-            "minItems": 1,
-            "maxItems": 2,
-            "uniqueItems": True,
-            "description": "Finished analyze_content and/or analyze_relationships tasks "
-            "(at most one of each)",
-        },
-        "posts": _ANY_POSTS,
-        "content_ids": _CONTENT_IDS,
-        "k": CONTENT_OPTIONS_SCHEMA["k"],
-        **GRAPH_OPTIONS_SCHEMA,
-    },
-}
-REPORT_SOURCES = ("task_ids", "posts", "content_ids")
-
-EXAMPLE_POSTS = [
-    {"id": "1", "author": "ann", "text": "Great debate tonight! @bob #midterms"},
-    {"id": "2", "author": "bob", "text": "Agreed, vote early", "reply_to": {"post": "1"}},
-]
-SOURCE_TYPES = ("analyze_content", "analyze_relationships")
-
-
 # --- analyze_content ------------------------------------------------------------------------
-
-
-def content_items(params: dict[str, Any], context: TaskContext) -> list[content.Item]:
-    """``(id, text, created)`` of each post of ``texts``, ``posts`` or ``content_ids``."""
-    if "texts" in params:
-        return [(i, text, None) for i, text in enumerate(params["texts"])]
-    if "content_ids" in params:
-        stored = resolve_posts(context, params["content_ids"])
-        return [(p["content_id"], p["text"] or "", p.get("created_at")) for p in stored]
-    return [
-        (post.get("id", i), post["text"], post.get("created_at", post.get("created_utc")))
-        for i, post in enumerate(params["posts"])
-    ]
 
 
 def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
@@ -157,45 +66,14 @@ def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
 # --- analyze_relationships ------------------------------------------------------------------
 
 
-def _one_source(params: dict[str, Any], sources: tuple[str, ...], context: TaskContext) -> str:
-    given = [key for key in sources if key in params]
-    if len(given) != 1:
-        raise errors.InvalidParams(
-            "params", f"give exactly one of {', '.join(sources)}", given=given
-        )
-    source = given[0]
-    limit = context.settings.max_posts_per_task
-    if source != "task_ids" and len(params[source]) > limit:
-        count = len(params[source])
-        raise errors.LimitExceeded(
-            f"params.{source}: {count} items exceeds max_posts_per_task={limit}",
-            data={"field": f"params.{source}", "max": limit, "got": count},
-        )
-    return source
-
-
 def _check_relationships(params: dict[str, Any], context: TaskContext) -> dict[str, Any]:
-    _one_source(params, ("posts", "content_ids"), context)
+    one_source(params, ("posts", "content_ids"), context)
     return params
 
 
-def _posts(params: dict[str, Any], context: TaskContext) -> list[dict[str, Any]]:
-    if "content_ids" in params:
-        return resolve_posts(context, params["content_ids"])
-    return list(params["posts"])
-
-
-def _graph_options(params: dict[str, Any]) -> relationships.GraphOptions:
-    return relationships.GraphOptions(
-        max_graph_nodes=params["max_graph_nodes"],
-        top_n=params.get("top_n", 10),
-        seed=params["seed"],
-    )
-
-
 def _plan_relationships(params: dict[str, Any], context: TaskContext) -> Plan:
-    posts = _posts(params, context)
-    graph = _graph_options(params)
+    posts = posts_of(params, context)
+    graph = graph_options(params)
     return Plan(chunks=[Call(relationships.analyze_with, (posts, graph), max(len(posts), 1))])
 
 
@@ -203,7 +81,7 @@ def _plan_relationships(params: dict[str, Any], context: TaskContext) -> Plan:
 
 
 def _check_report(params: dict[str, Any], context: TaskContext) -> dict[str, Any]:
-    if _one_source(params, REPORT_SOURCES, context) == "task_ids":
+    if one_source(params, REPORT_SOURCES, context) == "task_ids":
         _source_tasks(params["task_ids"], context)
     return params
 
@@ -243,37 +121,52 @@ def _source_tasks(task_ids: list[str], context: TaskContext) -> dict[str, Any]:
 
 
 def _plan_report(params: dict[str, Any], context: TaskContext) -> Plan:
-    manager, task = context.manager, context.task
+    task = context.task
     assert task is not None
-    prune_reports(manager)
-    fmt = params["format"]
-    title = params.get("title") or "Analysis report"
-    spec_args = (fmt, title)
-    path = str(report_files(manager).path_for(task.task_id))
-    url = f"/reports/{task.task_id}"
-    generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    prune_reports(context.manager)
+
+    def spec(source: str) -> report_build.ReportSpec:
+        generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        return report_build.ReportSpec(
+            fmt=params["format"],
+            title=params.get("title") or "Analysis report",
+            source=f"{source}; generated {generated}",
+            path=str(report_files(context.manager).path_for(task.task_id)),
+            url=f"/reports/{task.task_id}",
+        )
+
     if "task_ids" in params:
-        tasks = _source_tasks(params["task_ids"], context)
-        content_task, graph_task = tasks.get("analyze_content"), tasks.get("analyze_relationships")
-        content_result = (
-            {k: v for k, v in content_task.result.items() if k != "posts"} if content_task else None
-        )
-        described = "; ".join(f"{t.type} task {t.task_id}" for t in tasks.values())
-        spec = report_build.ReportSpec(*spec_args, f"{described}; generated {generated}", path, url)
-        call = Call(
-            report_build.report_from_results,
-            (spec, content_result, graph_task.result if graph_task else None),
-        )
-        return Plan(chunks=[call])
-    posts = _posts(params, context)
+        return _report_of_tasks(_source_tasks(params["task_ids"], context), spec)
+    where = "from the content store" if "content_ids" in params else "given inline"
+    posts = posts_of(params, context)
+    return _report_of_posts(posts, params, spec(f"{len(posts):,} posts {where}"), context)
+
+
+def _report_of_tasks(tasks: dict[str, Any], spec: Callable[[str], report_build.ReportSpec]) -> Plan:
+    """One pool call renders the finished tasks' results (records only; rows left out)."""
+    content_task, graph_task = tasks.get("analyze_content"), tasks.get("analyze_relationships")
+    content_result = None
+    if content_task is not None:
+        content_result = {k: v for k, v in content_task.result.items() if k != "posts"}
+    described = "; ".join(f"{t.type} task {t.task_id}" for t in tasks.values())
+    graph_result = graph_task.result if graph_task is not None else None
+    args = (spec(described), content_result, graph_result)
+    return Plan(chunks=[Call(report_build.report_from_results, args)])
+
+
+def _report_of_posts(
+    posts: list[dict[str, Any]],
+    params: dict[str, Any],
+    spec: report_build.ReportSpec,
+    context: TaskContext,
+) -> Plan:
+    """analyze_content's chunks and whole-set step and the graph, side by side; then the
+    merge and the rendering as one pool finish step."""
     items = [
-        (post.get("content_id", post.get("id", i)), post_text(post), _created(post))
+        (post.get("content_id", post.get("id", i)), post_text(post), created_of(post))
         for i, post in enumerate(posts)
     ]
-    where = "from the content store" if "content_ids" in params else "given inline"
-    source = f"{len(posts):,} posts {where}; generated {generated}"
-    spec = report_build.ReportSpec(*spec_args, source, path, url)
-    graph = _graph_options(params)
+    graph = graph_options(params)
     # Everything analyze_content offers, without per-post rows.
     options = content.ContentOptions(with_rows=False, k=params.get("k"), seed=params["seed"])
     size = context.settings.chunk_size
@@ -284,17 +177,10 @@ def _plan_report(params: dict[str, Any], context: TaskContext) -> Plan:
         Call(content.analyze_whole_set, ([text for _, text, _ in items], options), len(items)),
         Call(report_build.relationships_partial, (posts, graph), len(items)),
     ]
-    for start in range(0, max(len(items), 1), size):
+    for start in range(0, len(items), size):
         piece = items[start : start + size]
-        chunks.append(Call(content.analyze_chunk, (piece, options), max(len(piece), 1)))
+        chunks.append(Call(content.analyze_chunk, (piece, options), len(piece)))
     return Plan(chunks=chunks, finish=Call(report_build.finish_report, (spec, options)))
-
-
-def _created(post: dict[str, Any]) -> object:
-    for key in ("created_at", "created_utc"):
-        if post.get(key) is not None:
-            return post[key]
-    return None
 
 
 # --- registration ---------------------------------------------------------------------------

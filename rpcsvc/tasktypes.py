@@ -8,12 +8,8 @@ from typing import Any
 from workers import diagnostics
 
 from . import errors
-from .analysis import (
-    ANALYSIS_TYPES,
-    CONTENT_OPTIONS_SCHEMA,
-    plan_content,
-    register_analysis_types,
-)
+from .analysis import plan_content, register_analysis_types
+from .analysis_params import ANALYSIS_TYPES, CONTENT_OPTIONS_SCHEMA
 from .collect import register_collection_types
 from .manager import TaskContext
 from .registry import Call, Plan, TaskRegistry, TaskType

@@ -18,7 +18,6 @@ from workers import entities, entity_counts, sentiment, sentiment_summary
 from workers.text import HASHTAG_RE
 
 ANALYSIS_TYPES = ("sentiment", "topics", "entities", "keywords")
-PER_POST_TYPES = frozenset({"sentiment", "entities"})
 WHOLE_SET_TYPES = frozenset({"topics", "keywords"})
 
 Item = tuple[Any, str, object]  # (post id, text, created: epoch seconds / ISO 8601 / None)
