@@ -17,6 +17,7 @@ A second signal during the grace period cuts it short.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -28,6 +29,17 @@ from .config import Settings
 log = logging.getLogger("rpcsvc")
 
 HTTP_DRAIN_TIMEOUT = 5.0  # seconds for requests in progress once tasks are all finished
+
+# The server keeps many long-lived objects (task records, the content store). With CPython's
+# default thresholds every few hundred allocations start a collection that walks them again:
+# bulk task creation spent about a third of its time there. Collect the young generation less
+# often, and move what start-up allocated out of the collector's sight.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_gc() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()
 
 
 async def serve_until_signalled(settings: Settings) -> None:
@@ -42,6 +54,7 @@ async def serve_until_signalled(settings: Settings) -> None:
         loop.add_signal_handler(signum, signals.put_nowait, signal.Signals(signum).name)
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
+        tune_gc()
         for host, port, *_ in runner.addresses:
             log.info("listening on http://%s:%s (workers=%s)", host, port, settings.workers)
         name = await signals.get()
