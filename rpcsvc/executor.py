@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -183,10 +184,7 @@ class ProcessExecutor:
             self._loop.remove_reader(self._events_in.fileno())
         if pool is not None:
             procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                with contextlib.suppress(Exception):
-                    proc.kill()
+            _abandon(pool, procs)
             await asyncio.to_thread(_wait_exited, [p.sentinel for p in procs], 5.0)
         self._wake_watchdog()
         if self._watchdog is not None:
@@ -217,11 +215,16 @@ class ProcessExecutor:
             self._wake_watchdog()  # watch the process this submit started, from now on
         job.generation = self._generation
         self._jobs[job.id] = job
-        loop = self._loop
-        job.pool_future.add_done_callback(
-            lambda f: loop.call_soon_threadsafe(self._on_pool_done, job, f)
-        )
+        job.pool_future.add_done_callback(functools.partial(self._pool_done_threadsafe, job))
         return job
+
+    def _pool_done_threadsafe(
+        self, job: Job, pool_future: concurrent.futures.Future[list[Any]]
+    ) -> None:
+        # Called in the pool's thread, possibly after the loop has closed (at shutdown).
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._on_pool_done, job, pool_future)
 
     def kill(self, job: Job) -> None:
         """Stop a job now: SIGKILL its process (the pool is then rebuilt), or drop it unstarted."""
@@ -347,11 +350,7 @@ class ProcessExecutor:
         self._terminated.clear()
         self._killed.clear()
         if old is not None:
-            old.shutdown(wait=False, cancel_futures=True)
-            for pid, proc in old_procs.items():
-                if pid not in died:
-                    with contextlib.suppress(Exception):
-                        proc.kill()  # its work is lost already; free the CPU now
+            _abandon(old, [proc for pid, proc in old_procs.items() if pid not in died])
         if self.on_restart is not None:
             self.on_restart()
 
@@ -384,6 +383,25 @@ class ProcessExecutor:
             if loop is not None and not loop.is_closed():
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._on_workers_exited, generation, exited)
+
+
+def _abandon(pool: concurrent.futures.ProcessPoolExecutor, procs: list[Any]) -> None:
+    """Shut a pool down and kill its processes (their work is lost already: free the CPU).
+
+    A process killed while writing a result leaves the pool's thread waiting forever for the
+    rest of the message (the pipe's write end is also held here, so no end of file comes),
+    and the interpreter would then hang at exit joining that thread. Closing our copy of the
+    write end lets the read fail once the workers are dead, and the thread end.
+    """
+    results = getattr(pool, "_result_queue", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
 
 
 def _wait_exited(sentinels: list[int], timeout: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import struct
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -367,3 +368,24 @@ async def test_cancelled_pending_task_between_others_loses_none(service: Service
     # Then the other two still run (merging skips the cancelled one, not its neighbour)
     statuses = [(await service.rpc.wait(t["task_id"], 10))["status"] for t in blockers + queued]
     assert statuses == ["completed", "completed", "completed", "cancelled", "completed"]
+
+
+async def test_pool_thread_left_reading_a_cut_result_ends_with_the_pool(service: Service) -> None:
+    # Given the pool's thread in the middle of reading a result whose writer died (forged here:
+    # a header announcing 1 MB, then one byte, and the SIGKILL of a worker). Left alone it
+    # would wait forever, and the interpreter would hang at exit joining it.
+    executor = service.manager.executor
+    pool = executor._pool
+    assert pool is not None
+    thread = pool._executor_manager_thread  # type: ignore[attr-defined]
+    writer = pool._result_queue._writer  # type: ignore[attr-defined]
+    rebuilt = asyncio.Event()
+    executor.on_restart = rebuilt.set
+    os.write(writer.fileno(), struct.pack("!i", 1_000_000) + b"x")
+    os.kill(executor.pids[0], signal.SIGKILL)
+    # When the pool is replaced
+    await asyncio.wait_for(rebuilt.wait(), 10)
+    # Then the old pool's thread has ended, and the new pool works
+    await asyncio.to_thread(thread.join, 10)
+    assert not thread.is_alive()
+    assert (await service.rpc.run("debug.sleep", {"seconds": 0}))["status"] == "completed"
