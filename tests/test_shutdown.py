@@ -114,8 +114,9 @@ async def test_second_sigint_cuts_the_grace_short(server_process: StartServer) -
 async def test_no_worker_outlives_a_server_killed_with_sigkill(
     server_process: StartServer,
 ) -> None:
-    # Given a server whose workers are busy
+    # Given a server (bound to loopback unless told otherwise) whose workers are busy
     server = await server_process()
+    assert server.url.startswith("http://127.0.0.1:")
     async with RpcClient(server.url + "/rpc") as rpc:
         for _ in range(2):
             await rpc.create("debug.sleep", {"seconds": 60})
