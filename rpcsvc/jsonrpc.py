@@ -14,7 +14,7 @@ import hmac
 import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,9 +258,9 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
         )
     try:
         kwargs = method.bind(message.get("params", _MISSING))
-        if method.is_async:
-            return _await_call(method, context, kwargs, reply_id, is_notification, observers, start)
         result = method.handler(context, **kwargs)
+        if inspect.isawaitable(result):  # only what must wait pays for a coroutine
+            return _await_call(method, result, reply_id, is_notification, observers, start)
     except Exception as exc:
         error = _as_rpc_error(exc, method)
         _observe(observers, method.name, error.code, start)
@@ -271,15 +271,14 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
 
 async def _await_call(
     method: Method,
-    context: Any,
-    kwargs: dict[str, Any],
+    pending: Awaitable[Any],
     reply_id: Any,
     is_notification: bool,
     observers: Sequence[Observer],
     start: float,
 ) -> dict[str, Any] | None:
     try:
-        result = await method.handler(context, **kwargs)
+        result = await pending
     except Exception as exc:
         error = _as_rpc_error(exc, method)
         _observe(observers, method.name, error.code, start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from . import errors
 from .config import Settings
 from .jsonrpc import MethodTable, Param
 from .manager import TaskManager
-from .task import PRIORITY_LABELS, TaskStatus
+from .task import PRIORITY_LABELS, Task, TaskStatus
 
 methods = MethodTable()
 
@@ -189,6 +190,13 @@ def task_cancel(ctx: RpcContext, task_id: str) -> Record:
     result=TASK_SCHEMA,
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
-async def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> Record:
-    task = await ctx.manager.wait(_task_id(task_id), timeout)
+def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> Record | Awaitable[Record]:
+    task = ctx.manager.get(_task_id(task_id))
+    if task.finished or timeout == 0:
+        return task.to_json()  # answered at once, without a coroutine per request
+    return _record_when_finished(task, timeout)
+
+
+async def _record_when_finished(task: Task, timeout: float) -> Record:
+    await task.wait(timeout)
     return task.to_json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, datetime
 
 from rpcsvc.task import isoformat, new_task_id, summarise_params
@@ -20,7 +21,9 @@ def test_isoformat_matches_datetime_to_the_microsecond() -> None:
 def test_task_ids_are_distinct_uuid4() -> None:
     ids = {new_task_id() for _ in range(5_000)}
     assert len(ids) == 5_000
-    assert all(i[14] == "4" and i[19] in "89ab" for i in ids)
+    for task_id in ids:
+        parsed = uuid.UUID(task_id)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, task_id)
 
 
 def test_long_lists_are_echoed_as_counts() -> None:
