@@ -92,6 +92,7 @@ async def test_task_create_is_described_in_full(service: Service) -> None:
         {"code": -32003, "message": "Queue full"},
         {"code": -32005, "message": "Server is shutting down"},
         {"code": -32006, "message": "Limit exceeded"},
+        {"code": -32007, "message": "Content not found"},
     ]
     assert create["examples"][0]["params"] == [
         {"name": "type", "value": "analyze_content"},
