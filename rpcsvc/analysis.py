@@ -26,6 +26,7 @@ from .analysis_params import (
     SOURCE_TYPES,
     content_items,
     created_of,
+    graph_input,
     graph_options,
     one_source,
     posts_of,
@@ -74,7 +75,8 @@ def _check_relationships(params: dict[str, Any], context: TaskContext) -> dict[s
 def _plan_relationships(params: dict[str, Any], context: TaskContext) -> Plan:
     posts = posts_of(params, context)
     graph = graph_options(params)
-    return Plan(chunks=[Call(relationships.analyze_with, (posts, graph), max(len(posts), 1))])
+    call = Call(relationships.analyze_with, (graph_input(posts), graph), max(len(posts), 1))
+    return Plan(chunks=[call])
 
 
 # --- generate_report ------------------------------------------------------------------------
@@ -171,11 +173,11 @@ def _report_of_posts(
     options = content.ContentOptions(with_rows=False, k=params.get("k"), seed=params["seed"])
     size = context.settings.chunk_size
     if len(items) <= size:
-        args = (spec, items, posts, graph, options)
+        args = (spec, items, graph_input(posts), graph, options)
         return Plan(chunks=[Call(report_build.report_from_posts, args, max(len(items), 1))])
     chunks = [
         Call(content.analyze_whole_set, ([text for _, text, _ in items], options), len(items)),
-        Call(report_build.relationships_partial, (posts, graph), len(items)),
+        Call(report_build.relationships_partial, (graph_input(posts), graph), len(items)),
     ]
     for start in range(0, len(items), size):
         piece = items[start : start + size]

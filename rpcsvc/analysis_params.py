@@ -139,6 +139,12 @@ def posts_of(params: dict[str, Any], context: TaskContext) -> list[dict[str, Any
     return list(params["posts"])
 
 
+def graph_input(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The posts with the fields the graph reads, and only those: what travels to a worker is
+    pickled and unpickled once more."""
+    return [relationships.fields_read(post) for post in posts]
+
+
 def graph_options(params: dict[str, Any]) -> relationships.GraphOptions:
     return relationships.GraphOptions(
         max_graph_nodes=params["max_graph_nodes"],

@@ -38,6 +38,24 @@ class GraphOptions:
     seed: int = 0
 
 
+# Every field `analyze_relationships` reads, in any of the three shapes.
+FIELDS_READ = frozenset(
+    {
+        "id", "content_id", "uri", "url", "name",  # the post's ids
+        "author", "account", "author_id",
+        "reply_to", "parent_id", "in_reply_to_account_id", "in_reply_to_id",
+        "mentions", "hashtags", "tags",
+        "text", "body", "title", "selftext", "content",
+    }
+)  # fmt: skip
+
+
+def fields_read(post: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a post the analysis reads: a raw Pushshift comment has 48 fields, and
+    sending all of them to a worker cost more than building the graph."""
+    return {key: value for key, value in post.items() if key in FIELDS_READ}
+
+
 def analyze_with(posts: list[dict[str, Any]], options: GraphOptions) -> dict[str, Any]:
     """`analyze_relationships` with its options in one value (the task type's pool call)."""
     return analyze_relationships(
