@@ -259,7 +259,7 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
     try:
         kwargs = method.bind(message.get("params", _MISSING))
         result = method.handler(context, **kwargs)
-        if inspect.isawaitable(result):  # only what must wait pays for a coroutine
+        if asyncio.iscoroutine(result):  # only what must wait pays for a coroutine
             return _await_call(method, result, reply_id, is_notification, observers, start)
     except Exception as exc:
         error = _as_rpc_error(exc, method)
