@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import time
@@ -232,10 +233,8 @@ class Task:
             return
         if self._done is None:
             self._done = asyncio.get_running_loop().create_future()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._done), timeout)
-        except TimeoutError:
-            pass
 
     def to_dict(self, *, with_result: bool = True) -> dict[str, Any]:
         record: dict[str, Any] = {
