@@ -84,8 +84,18 @@ async def wait_until_up(port: int, path: str = "/rpc") -> None:
 
 def start(kind: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     if kind == "rpcsvc":
-        cmd = [sys.executable, "-m", "rpcsvc.cli", "serve", "--port", str(port),
-               "--workers", str(workers), "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "rpcsvc.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ]
     else:
         cmd = [sys.executable, __file__, f"--serve-{kind}", str(port)]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -98,9 +108,19 @@ def wrk(port: int, body: bytes, seconds: int) -> dict[str, float]:
         f"wrk.body = [[{body.decode()}]]\n"
     )
     out = subprocess.run(
-        ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}/rpc"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            "-c64",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/rpc",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -127,26 +147,43 @@ async def bench_http(workers: int, seconds: int) -> None:
             await wait_until_up(port)
             if kind == "rpcsvc":
                 async with aiohttp.ClientSession() as s:
-                    create = {"jsonrpc": "2.0", "id": 1, "method": "task.create",
-                              "params": {"type": "analyze_content", "params": {"texts": ["ok"]}}}
+                    create = {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "task.create",
+                        "params": {"type": "analyze_content", "params": {"texts": ["ok"]}},
+                    }
                     async with s.post(f"http://127.0.0.1:{port}/rpc", json=create) as r:
                         task_id = (await r.json())["result"]["task_id"]
-                body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "task.status",
-                                     "params": {"task_id": task_id}})
+                body = orjson.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "task.status",
+                        "params": {"task_id": task_id},
+                    }
+                )
             else:
-                body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "status",
-                                     "params": {"task_id": "x"}})
+                body = orjson.dumps(
+                    {"jsonrpc": "2.0", "id": 1, "method": "status", "params": {"task_id": "x"}}
+                )
             results[kind] = wrk(port, body, seconds)
         finally:
             proc.terminate()
             proc.wait()
     print(f"   {'server':<38}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    names = {"bare": "bare aiohttp handler (orjson)", "stock": "stock aiohttp-jsonrpc (trivial)",
-             "rpcsvc": "rpcsvc task.status"}
+    names = {
+        "bare": "bare aiohttp handler (orjson)",
+        "stock": "stock aiohttp-jsonrpc (trivial)",
+        "rpcsvc": "rpcsvc task.status",
+    }
     for kind, r in results.items():
         print(f"   {names[kind]:<38}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
-    print(f"   rpcsvc / stock aiohttp-jsonrpc = {results['rpcsvc']['rps'] / results['stock']['rps']:.2f}x"
-          f"   (target >= 1.2x); rpcsvc / bare = {results['rpcsvc']['rps'] / results['bare']['rps']:.2f}x")
+    served = results["rpcsvc"]["rps"]
+    print(
+        f"   rpcsvc / stock aiohttp-jsonrpc = {served / results['stock']['rps']:.2f}x"
+        f"   (target >= 1.2x); rpcsvc / bare = {served / results['bare']['rps']:.2f}x"
+    )
 
 
 def _vader_one(text: str) -> dict[str, float]:
@@ -161,14 +198,20 @@ def _init_vader() -> None:
     sentiment.get_analyzer()
 
 
-async def bench_tiny_tasks(workers: int, texts: list[str], n: int = 10_000, batch: int = 500) -> None:
+async def bench_tiny_tasks(
+    workers: int, texts: list[str], n: int = 10_000, batch: int = 500
+) -> None:
     print(f"\n2. {n:,} tiny CPU tasks (one-post analyze_content), {workers} workers")
     # Baseline: raw run_in_executor of the same VADER call, one pool call per task.
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(workers, initializer=_init_vader) as pool:
-        await asyncio.gather(*(loop.run_in_executor(pool, _vader_one, "warm") for _ in range(workers * 4)))
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, _vader_one, "warm") for _ in range(workers * 4))
+        )
         t0 = time.perf_counter()
-        await asyncio.gather(*(loop.run_in_executor(pool, _vader_one, texts[i % len(texts)]) for i in range(n)))
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, _vader_one, texts[i % len(texts)]) for i in range(n))
+        )
         raw = n / (time.perf_counter() - t0)
     port = free_port()
     proc = start("rpcsvc", port, workers)
@@ -176,9 +219,11 @@ async def bench_tiny_tasks(workers: int, texts: list[str], n: int = 10_000, batc
         await wait_until_up(port)
         url = f"http://127.0.0.1:{port}/rpc"
         async with aiohttp.ClientSession() as session:
+
             async def post(payload: object) -> object:
-                async with session.post(url, data=orjson.dumps(payload),
-                                        headers={"Content-Type": "application/json"}) as r:
+                async with session.post(
+                    url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}
+                ) as r:
                     return orjson.loads(await r.read())
 
             # A batch client: each batch of creates is followed by one batch of waits for the
@@ -189,43 +234,79 @@ async def bench_tiny_tasks(workers: int, texts: list[str], n: int = 10_000, batc
             async def one_batch(first: int) -> None:
                 numbers = range(first, min(n, first + batch))
                 async with in_flight:
-                    created = await post([
-                        {"jsonrpc": "2.0", "id": i, "method": "task.create",
-                         "params": {"type": "analyze_content",
-                                    "params": {"texts": [texts[i % len(texts)]],
-                                               "analysis_types": ["sentiment"]}}}
-                        for i in numbers])
+                    created = await post(
+                        [
+                            {
+                                "jsonrpc": "2.0",
+                                "id": i,
+                                "method": "task.create",
+                                "params": {
+                                    "type": "analyze_content",
+                                    "params": {
+                                        "texts": [texts[i % len(texts)]],
+                                        "analysis_types": ["sentiment"],
+                                    },
+                                },
+                            }
+                            for i in numbers
+                        ]
+                    )
                     ids = [r["result"]["task_id"] for r in created]  # type: ignore[attr-defined]
-                    answers = await post([
-                        {"jsonrpc": "2.0", "id": i, "method": "task.wait",
-                         "params": {"task_id": task_id, "timeout": 300}}
-                        for i, task_id in enumerate(ids)])
+                    answers = await post(
+                        [
+                            {
+                                "jsonrpc": "2.0",
+                                "id": i,
+                                "method": "task.wait",
+                                "params": {"task_id": task_id, "timeout": 300},
+                            }
+                            for i, task_id in enumerate(ids)
+                        ]
+                    )
                 assert all(a["result"]["status"] == "completed" for a in answers)  # type: ignore[attr-defined]
 
             t0 = time.perf_counter()
             await asyncio.gather(*(one_batch(first) for first in range(0, n, batch)))
             served = n / (time.perf_counter() - t0)
 
-            print(f"   raw loop.run_in_executor on ProcessPoolExecutor({workers}): {raw:>9,.0f} tasks/s")
-            print(f"   rpcsvc over JSON-RPC (batches of {batch}, 4 in flight, created and waited): "
-                  f"{served:>9,.0f} tasks/s")
+            print(f"   raw run_in_executor, ProcessPoolExecutor({workers}): {raw:>9,.0f} tasks/s")
+            print(
+                f"   rpcsvc over JSON-RPC (batches of {batch}, 4 in flight, created and waited): "
+                f"{served:>9,.0f} tasks/s"
+            )
             print(f"   rpcsvc / raw = {served / raw:.2f}x   (target >= 1.5x)")
 
             print("\n3. one trivial task's create -> completed round trip over RPC (sequential)")
             samples = []
             for i in range(300):
                 t0 = time.perf_counter()
-                created = await post({"jsonrpc": "2.0", "id": 1, "method": "task.create",
-                                      "params": {"type": "analyze_content",
-                                                 "params": {"texts": [texts[i]], "analysis_types": ["sentiment"]}}})
+                created = await post(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "task.create",
+                        "params": {
+                            "type": "analyze_content",
+                            "params": {"texts": [texts[i]], "analysis_types": ["sentiment"]},
+                        },
+                    }
+                )
                 task_id = created["result"]["task_id"]  # type: ignore[index]
-                done = await post({"jsonrpc": "2.0", "id": 2, "method": "task.wait",
-                                   "params": {"task_id": task_id, "timeout": 10}})
+                done = await post(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 2,
+                        "method": "task.wait",
+                        "params": {"task_id": task_id, "timeout": 10},
+                    }
+                )
                 assert done["result"]["status"] == "completed"  # type: ignore[index]
                 samples.append((time.perf_counter() - t0) * 1000)
             samples = samples[20:]
-            print(f"   p50 {statistics.median(samples):.2f} ms, p99 "
-                  f"{statistics.quantiles(samples, n=100)[98]:.2f} ms   (target p50 <= 2 ms)")
+            print(
+                f"   p50 {statistics.median(samples):.2f} ms, p99 "
+                f"{statistics.quantiles(samples, n=100)[98]:.2f} ms   (target p50 <= 2 ms)"
+            )
     finally:
         proc.terminate()
         proc.wait()
@@ -248,13 +329,29 @@ async def bench_bulk(workers: int, texts: list[str], n: int = 100_000) -> None:
         async with aiohttp.ClientSession() as session:
             url = f"http://127.0.0.1:{port}/rpc"
             t0 = time.perf_counter()
-            async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "task.create",
-                                               "params": {"type": "analyze_content",
-                                                          "params": {"texts": corpus, "analysis_types": ["sentiment"]}}}) as r:
+            async with session.post(
+                url,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "task.create",
+                    "params": {
+                        "type": "analyze_content",
+                        "params": {"texts": corpus, "analysis_types": ["sentiment"]},
+                    },
+                },
+            ) as r:
                 task_id = (await r.json())["result"]["task_id"]
             while True:
-                async with session.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "task.wait",
-                                                   "params": {"task_id": task_id, "timeout": 300}}) as r:
+                async with session.post(
+                    url,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 2,
+                        "method": "task.wait",
+                        "params": {"task_id": task_id, "timeout": 300},
+                    },
+                ) as r:
                     record = (await r.json(loads=orjson.loads))["result"]
                 if record["status"] != "running" and record["status"] != "pending":
                     break
@@ -278,8 +375,10 @@ def load_texts() -> list[str]:
 
 async def main(workers: int, seconds: int) -> None:
     texts = load_texts()
-    print(f"rpcsvc core benchmark - {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{len(texts):,} real Reddit comments as input")
+    print(
+        f"rpcsvc core benchmark - {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"{len(texts):,} real Reddit comments as input"
+    )
     if shutil.which("wrk"):
         await bench_http(workers, seconds)
     else:

@@ -23,7 +23,9 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 MANAGER_KEY = web.AppKey("manager", TaskManager)
 
 
-def create_app(settings: Settings | None = None, *, registry: TaskRegistry | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, *, registry: TaskRegistry | None = None
+) -> web.Application:
     """A ready-to-run application; the pool starts and stops with it (``cleanup_ctx``)."""
     settings = settings or Settings()
     app = web.Application(client_max_size=settings.max_body_bytes)

@@ -48,11 +48,11 @@ def _dumps(payload: Any) -> io.BytesIO:
     return io.BytesIO(orjson.dumps(payload))
 
 
-class _VerbatimList(list):  # type: ignore[type-arg]
+class _VerbatimList(list[Any]):
     """A param value handed to orjson as it is."""
 
 
-class _VerbatimDict(dict):  # type: ignore[type-arg]
+class _VerbatimDict(dict[str, Any]):
     """A param value handed to orjson as it is."""
 
 

@@ -62,7 +62,8 @@ class InvalidParams(RpcsvcError):
 
     def __init__(self, field: str, problem: str, **details: Any) -> None:
         super().__init__(
-            f"Invalid params: {field}: {problem}", data={"field": field, "problem": problem, **details}
+            f"Invalid params: {field}: {problem}",
+            data={"field": field, "problem": problem, **details},
         )
         self.field = field
         self.problem = problem

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -133,9 +133,7 @@ def task_status(ctx: RpcContext, task_id: str) -> Record:
     params=[
         Param("status", {"enum": [*(s.value for s in TaskStatus), None]}, default=None),
         Param("type", {"type": ["string", "null"]}, default=None),
-        Param(
-            "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT}, default=100
-        ),
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT}, default=100),
         Param("cursor", {"type": ["string", "null"]}, "next_cursor of the previous page", None),
     ],
     result={

@@ -39,7 +39,9 @@ def test_environment_then_command_line() -> None:
         ({"RPCSVC_RESULT_TTL": "-5"}, {}, "RPCSVC_RESULT_TTL='-5': must be a number >= 0"),
     ],
 )
-def test_bad_values_name_the_setting(env: dict[str, str], overrides: dict[str, str], message: str) -> None:
+def test_bad_values_name_the_setting(
+    env: dict[str, str], overrides: dict[str, str], message: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env(env, **overrides)
     assert str(info.value).startswith(message)
@@ -48,7 +50,9 @@ def test_bad_values_name_the_setting(env: dict[str, str], overrides: dict[str, s
 def test_serve_with_a_bad_value_prints_one_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "rpcsvc.cli", "serve", "--workers", "many"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, "RPCSVC_PORT": "8080"},
     )
     assert result.returncode == 2
@@ -68,7 +72,12 @@ def _free_port() -> int:
 async def test_serve_on_a_real_port(tmp_path: Path) -> None:
     # Given `rpcsvc serve` started from the environment, as the README says
     port = _free_port()
-    env = {**os.environ, "RPCSVC_PORT": str(port), "RPCSVC_WORKERS": "1", "RPCSVC_LOG_LEVEL": "info"}
+    env = {
+        **os.environ,
+        "RPCSVC_PORT": str(port),
+        "RPCSVC_WORKERS": "1",
+        "RPCSVC_LOG_LEVEL": "info",
+    }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rpcsvc.cli", "serve", env=env, stderr=asyncio.subprocess.PIPE
     )

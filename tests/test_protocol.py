@@ -27,28 +27,48 @@ async def test_empty_batch_is_one_invalid_request(service: Service) -> None:
     status, body = await service.post(b"[]")
     assert (status, body) == (
         200,
-        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request: empty batch"}, "id": None},
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": -32600, "message": "Invalid Request: empty batch"},
+            "id": None,
+        },
     )
 
 
 async def test_batch_of_non_objects_gives_one_error_each(service: Service) -> None:
     status, body = await service.post(b"[1, 2, 3]")
     assert status == 200
-    assert body == [
-        {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request: not an object"}, "id": None}
-    ] * 3
+    assert (
+        body
+        == [
+            {
+                "jsonrpc": "2.0",
+                "error": {"code": -32600, "message": "Invalid Request: not an object"},
+                "id": None,
+            }
+        ]
+        * 3
+    )
 
 
 @pytest.mark.parametrize(
     ("request_obj", "problem"),
     [
         ({"method": "task.list", "id": 1}, 'member "jsonrpc" must be exactly "2.0"'),
-        ({"jsonrpc": "1.0", "method": "task.list", "id": 1}, 'member "jsonrpc" must be exactly "2.0"'),
+        (
+            {"jsonrpc": "1.0", "method": "task.list", "id": 1},
+            'member "jsonrpc" must be exactly "2.0"',
+        ),
         ({"jsonrpc": "2.0", "method": 5, "id": 1}, 'member "method" must be a string'),
-        ({"jsonrpc": "2.0", "method": "task.list", "params": "x", "id": 1}, 'member "params" must be an array or an object'),
+        (
+            {"jsonrpc": "2.0", "method": "task.list", "params": "x", "id": 1},
+            'member "params" must be an array or an object',
+        ),
     ],
 )
-async def test_invalid_request_objects(service: Service, request_obj: dict[str, object], problem: str) -> None:
+async def test_invalid_request_objects(
+    service: Service, request_obj: dict[str, object], problem: str
+) -> None:
     _, body = await service.post(orjson.dumps(request_obj))
     assert body == {
         "jsonrpc": "2.0",
@@ -58,7 +78,9 @@ async def test_invalid_request_objects(service: Service, request_obj: dict[str, 
 
 
 async def test_invalid_id_type_is_invalid_request(service: Service) -> None:
-    _, body = await service.post(orjson.dumps({"jsonrpc": "2.0", "method": "task.list", "id": {"a": 1}}))
+    _, body = await service.post(
+        orjson.dumps({"jsonrpc": "2.0", "method": "task.list", "id": {"a": 1}})
+    )
     assert body["error"]["code"] == -32600
     assert body["id"] is None
 
@@ -81,14 +103,45 @@ async def test_unknown_method_is_32601(service: Service) -> None:
     [
         ({}, "type", "is required"),
         ({"type": 7}, "type", "must be string"),
-        ({"type": "analyze_content", "priority": "urgent"}, "priority", "must be one of ['low', 'normal', 'high', 'critical']"),
+        (
+            {"type": "analyze_content", "priority": "urgent"},
+            "priority",
+            "must be one of ['low', 'normal', 'high', 'critical']",
+        ),
         ({"type": "analyze_content", "timeout": -1}, "timeout", "must be bigger than 0"),
-        ({"type": "analyze_content", "colour": "red"}, "colour", "unknown parameter (known: type, params, priority, timeout)"),
-        (["analyze_content", {}, "normal", None, "extra"], "params", "task.create takes at most 4 positional params, got 5"),
-        ({"type": "analyze_content", "params": {"texts": [1]}}, "params.texts[0]", "must be string"),
-        ({"type": "analyze_content", "params": {"texts": ["a"], "analysis_types": ["astrology"]}}, "params.analysis_types[0]", "must be one of ['sentiment', 'topics', 'entities', 'keywords']"),
-        ({"type": "analyze_content", "params": {"posts": [{"id": 1}]}}, "params.posts[0]", "must contain ['text'] properties"),
-        ({"type": "analyze_content", "params": {}}, "params", "give exactly one of texts, posts or content_ids"),
+        (
+            {"type": "analyze_content", "colour": "red"},
+            "colour",
+            "unknown parameter (known: type, params, priority, timeout)",
+        ),
+        (
+            ["analyze_content", {}, "normal", None, "extra"],
+            "params",
+            "task.create takes at most 4 positional params, got 5",
+        ),
+        (
+            {"type": "analyze_content", "params": {"texts": [1]}},
+            "params.texts[0]",
+            "must be string",
+        ),
+        (
+            {
+                "type": "analyze_content",
+                "params": {"texts": ["a"], "analysis_types": ["astrology"]},
+            },
+            "params.analysis_types[0]",
+            "must be one of ['sentiment', 'topics', 'entities', 'keywords']",
+        ),
+        (
+            {"type": "analyze_content", "params": {"posts": [{"id": 1}]}},
+            "params.posts[0]",
+            "must contain ['text'] properties",
+        ),
+        (
+            {"type": "analyze_content", "params": {}},
+            "params",
+            "give exactly one of texts, posts or content_ids",
+        ),
     ],
 )
 async def test_invalid_params_name_the_field(
@@ -104,14 +157,24 @@ async def test_invalid_params_name_the_field(
 
 
 async def test_params_by_position_and_by_name_agree(service: Service) -> None:
-    _, by_name = await service.post(orjson.dumps(_req("task.list", {"limit": 5, "status": "completed"})))
+    _, by_name = await service.post(
+        orjson.dumps(_req("task.list", {"limit": 5, "status": "completed"}))
+    )
     _, by_position = await service.post(orjson.dumps(_req("task.list", ["completed", None, 5])))
-    assert by_name == by_position == {"jsonrpc": "2.0", "result": {"tasks": [], "next_cursor": None}, "id": 1}
+    assert (
+        by_name
+        == by_position
+        == {"jsonrpc": "2.0", "result": {"tasks": [], "next_cursor": None}, "id": 1}
+    )
 
 
 async def test_notification_gets_no_response_but_runs(service: Service) -> None:
     # Given a notification (no id) that creates a task
-    notification = {"jsonrpc": "2.0", "method": "task.create", "params": {"type": "debug.echo", "params": {"value": 1}}}
+    notification = {
+        "jsonrpc": "2.0",
+        "method": "task.create",
+        "params": {"type": "debug.echo", "params": {"value": 1}},
+    }
     # When it is posted
     status, body = await service.post(orjson.dumps(notification))
     # Then nothing is answered, yet the task exists
@@ -122,7 +185,12 @@ async def test_notification_gets_no_response_but_runs(service: Service) -> None:
 
 async def test_notifications_with_errors_are_silent(service: Service) -> None:
     status, body = await service.post(
-        orjson.dumps([{"jsonrpc": "2.0", "method": "nope"}, {"jsonrpc": "2.0", "method": "task.status", "params": {}}])
+        orjson.dumps(
+            [
+                {"jsonrpc": "2.0", "method": "nope"},
+                {"jsonrpc": "2.0", "method": "task.status", "params": {}},
+            ]
+        )
     )
     assert (status, body) == (204, None)
 
@@ -168,7 +236,9 @@ async def test_unknown_task_type_lists_known_types(service: Service) -> None:
     assert error["code"] == -32002
     assert error["data"]["type"] == "mine_bitcoin"
     assert "analyze_content" in error["data"]["known"]
-    assert error["message"].startswith("Unknown task type 'mine_bitcoin'; known types: analyze_content")
+    assert error["message"].startswith(
+        "Unknown task type 'mine_bitcoin'; known types: analyze_content"
+    )
 
 
 async def test_task_not_found_is_32001(service: Service) -> None:
@@ -183,7 +253,11 @@ async def test_task_not_found_is_32001(service: Service) -> None:
 
 async def test_body_over_the_limit_is_413_not_500(start_service) -> None:  # type: ignore[no-untyped-def]
     service = await start_service(max_body_mib=0.01)
-    status, body = await service.post(orjson.dumps(_req("task.create", {"type": "analyze_content", "params": {"texts": ["x" * 20_000]}})))
+    status, body = await service.post(
+        orjson.dumps(
+            _req("task.create", {"type": "analyze_content", "params": {"texts": ["x" * 20_000]}})
+        )
+    )
     assert status == 413
     assert body == {
         "jsonrpc": "2.0",
@@ -200,7 +274,12 @@ async def test_default_body_limit_admits_200k_posts(start_service) -> None:  # t
     # Given 200,000 short posts (well over aiohttp's 1 MiB default)
     service = await start_service()
     posts = [{"id": f"p{i}", "text": "Vote! #election"} for i in range(200_000)]
-    body = orjson.dumps(_req("task.create", {"type": "analyze_content", "params": {"posts": posts, "detail": "summary"}}))
+    body = orjson.dumps(
+        _req(
+            "task.create",
+            {"type": "analyze_content", "params": {"posts": posts, "detail": "summary"}},
+        )
+    )
     assert len(body) > 5 * 1024 * 1024
     # When they are sent in one call
     status, answer = await service.post(body)

@@ -19,8 +19,23 @@ def _expected_rows(texts: list[str], ids: list[object]) -> list[dict[str, object
     rows = []
     for post_id, text in zip(ids, texts, strict=True):
         s = analyzer.polarity_scores(text)
-        label = "positive" if s["compound"] >= 0.05 else "negative" if s["compound"] <= -0.05 else "neutral"
-        rows.append({"id": post_id, "compound": s["compound"], "pos": s["pos"], "neu": s["neu"], "neg": s["neg"], "label": label})
+        label = (
+            "positive"
+            if s["compound"] >= 0.05
+            else "negative"
+            if s["compound"] <= -0.05
+            else "neutral"
+        )
+        rows.append(
+            {
+                "id": post_id,
+                "compound": s["compound"],
+                "pos": s["pos"],
+                "neu": s["neu"],
+                "neg": s["neg"],
+                "label": label,
+            }
+        )
     return rows
 
 
@@ -107,9 +122,17 @@ async def test_priorities_critical_starts_before_earlier_lows(service: Service) 
     blockers = [await service.rpc.create("debug.sleep", {"seconds": 0.5}) for _ in range(2)]
     # When fifty low tasks and then one critical task are created
     lows = await service.rpc.batch(
-        [("task.create", {"type": "analyze_content", "params": {"texts": ["ok"]}, "priority": "low"})] * 50
+        [
+            (
+                "task.create",
+                {"type": "analyze_content", "params": {"texts": ["ok"]}, "priority": "low"},
+            )
+        ]
+        * 50
     )
-    critical = await service.rpc.create("analyze_content", {"texts": ["urgent"]}, priority="critical")
+    critical = await service.rpc.create(
+        "analyze_content", {"texts": ["urgent"]}, priority="critical"
+    )
     # Then the critical task starts no later than any low one, and lows keep their order
     critical = await service.rpc.wait(critical["task_id"])
     lows = [await service.rpc.wait(t["task_id"]) for t in lows]
@@ -169,7 +192,9 @@ async def test_timeout_fails_the_task(service: Service, task_type: str) -> None:
     done = await service.rpc.wait(task["task_id"], 10)
     assert done["status"] == "failed"
     assert done["error"] == {"type": "TaskTimeout", "message": "Task ran past its timeout of 0.3 s"}
-    elapsed = datetime.fromisoformat(done["finished_at"]) - datetime.fromisoformat(done["started_at"])
+    elapsed = datetime.fromisoformat(done["finished_at"]) - datetime.fromisoformat(
+        done["started_at"]
+    )
     assert 0.3 <= elapsed.total_seconds() < 5
 
 
@@ -235,10 +260,16 @@ async def test_list_is_newest_first_with_stable_cursor_paging(service: Service) 
 async def test_list_rejects_bad_limit_and_cursor(service: Service) -> None:
     with pytest.raises(errors.InvalidParams) as info:
         await service.rpc.list(limit=1001)
-    assert (info.value.field, info.value.problem) == ("limit", "must be smaller than or equal to 1000")
+    assert (info.value.field, info.value.problem) == (
+        "limit",
+        "must be smaller than or equal to 1000",
+    )
     with pytest.raises(errors.InvalidParams) as info:
         await service.rpc.list(cursor="abc")
-    assert (info.value.field, info.value.problem) == ("cursor", "is not a cursor returned by task.list")
+    assert (info.value.field, info.value.problem) == (
+        "cursor",
+        "is not a cursor returned by task.list",
+    )
 
 
 async def test_worker_crash_fails_only_that_task(service: Service) -> None:
