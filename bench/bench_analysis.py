@@ -13,7 +13,10 @@ Run from the repository root:
 
 "server" is the task's own time (started_at -> finished_at in its record); "end to end" adds
 sending the request and reading the result over loopback. The server runs in a subprocess
-(``rpcsvc serve``), so nothing of this script's memory is counted in its peak.
+(``rpcsvc serve``), so nothing of this script's memory is counted in its peak. CPU seconds of
+the workers and of the server process (from /proc) are printed too: on a machine shared with
+other work, "cores" (workers' CPU seconds / task seconds) below the worker count says the
+wall-clock ratio was held back by contention, not by the service.
 """
 
 from __future__ import annotations
@@ -71,6 +74,13 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def _cpu_timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds of this process, value)."""
+    cpu = time.process_time()
+    wall, value = _timed(call)
+    return wall, time.process_time() - cpu, value
+
+
 def direct(posts: list[dict[str, Any]], comments: list[dict[str, Any]]) -> dict[str, float]:
     content.init()
     items = [(p["id"], p["text"], p["created_at"]) for p in posts]
@@ -78,15 +88,17 @@ def direct(posts: list[dict[str, Any]], comments: list[dict[str, Any]]) -> dict[
     per_post = content.ContentOptions(analysis_types=PER_POST, with_rows=False)
     full = content.ContentOptions()
     seconds: dict[str, float] = {}
-    seconds["per_post"], partial = _timed(lambda: content.analyze_chunk(items, per_post))
-    _timed(lambda: content.merge_chunks(per_post, [partial]))
-    chunk_s, chunk = _timed(lambda: content.analyze_chunk(items, full))
-    whole_s, whole = _timed(lambda: content.analyze_whole_set(texts, full))
-    merge_s, _ = _timed(lambda: content.merge_chunks(full, [chunk, whole]))
+    wall, cpu, _ = _cpu_timed(lambda: content.analyze_chunk(items, per_post))
+    seconds["per_post"], seconds["per_post_cpu"] = wall, cpu
+    chunk_s, chunk_cpu, chunk = _cpu_timed(lambda: content.analyze_chunk(items, full))
+    whole_s, whole_cpu, whole = _cpu_timed(lambda: content.analyze_whole_set(texts, full))
+    merge_s, merge_cpu, _ = _cpu_timed(lambda: content.merge_chunks(full, [chunk, whole]))
     seconds["full_per_post"], seconds["whole_set"] = chunk_s, whole_s
     seconds["full"] = chunk_s + whole_s + merge_s
+    seconds["full_cpu"] = chunk_cpu + whole_cpu + merge_cpu
     options = relationships.GraphOptions()
-    seconds["relationships"], _ = _timed(lambda: relationships.analyze_with(comments, options))
+    wall, cpu, _ = _cpu_timed(lambda: relationships.analyze_with(comments, options))
+    seconds["relationships"], seconds["relationships_cpu"] = wall, cpu
     return seconds
 
 
@@ -104,6 +116,28 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc status")
+
+
+def cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU seconds used so far by the server process and by its descendants (the workers and
+    the forkserver), from /proc."""
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(entry.name)] = int(fields[1])
+            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    descendants: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parent.items() if ppid in frontier} - descendants
+        descendants |= frontier
+    return used.get(root, 0.0), sum(used[pid] for pid in descendants)
 
 
 async def rpc(session: aiohttp.ClientSession, url: str, method: str, body: bytes) -> Any:
@@ -135,7 +169,7 @@ async def run_task(
 
 async def through_server(
     posts: list[dict[str, Any]], comments: list[dict[str, Any]], workers: int
-) -> tuple[dict[str, tuple[float, float]], float, dict[str, Any]]:
+) -> tuple[dict[str, tuple[float, float, float, float]], float, dict[str, Any]]:
     port = free_port()
     cmd = [sys.executable, "-m", "rpcsvc.cli", "serve", "--port", str(port),
            "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
@@ -145,19 +179,26 @@ async def through_server(
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             await _wait_up(session, port)
-            times: dict[str, tuple[float, float]] = {}
+            # name -> (end to end s, task's own s, server CPU s, workers' CPU s)
+            times: dict[str, tuple[float, float, float, float]] = {}
             per_post = {"posts": posts, "analysis_types": list(PER_POST), "detail": "summary"}
-            e2e, own, _ = await run_task(session, url, "analyze_content", per_post)
-            times["per_post"] = (e2e, own)
-            e2e, own, task = await run_task(session, url, "analyze_content", {"posts": posts})
-            times["full"] = (e2e, own)
-            e2e, own, _ = await run_task(session, url, "analyze_relationships", {"posts": comments})
-            times["relationships"] = (e2e, own)
+            runs = [
+                ("per_post", "analyze_content", per_post),
+                ("full", "analyze_content", {"posts": posts}),
+                ("relationships", "analyze_relationships", {"posts": comments}),
+            ]
+            for name, task_type, params in runs:
+                server_cpu, workers_cpu = cpu_seconds(server.pid)
+                e2e, own, task = await run_task(session, url, task_type, params)
+                server_after, workers_after = cpu_seconds(server.pid)
+                times[name] = (e2e, own, server_after - server_cpu, workers_after - workers_cpu)
+                if name == "full":
+                    result = task["result"]
             peak = peak_rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(60)
-    return times, peak, task["result"]
+    return times, peak, result
 
 
 async def _wait_up(session: aiohttp.ClientSession, port: int) -> None:
@@ -185,7 +226,7 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
     def row(name: str, items: int, one: float, key: str) -> None:
-        e2e, own = served[key]
+        e2e, own, _, _ = served[key]
         print(
             f"{name:44} {items / one:>10,.0f} {items / own:>10,.0f} {items / e2e:>11,.0f}"
             f" {one / own:>7.2f}x {one / e2e:>7.2f}x"
@@ -200,6 +241,20 @@ def main() -> None:
         f"\ndirect breakdown, all types: per-post {alone['full_per_post']:.1f} s, whole-set "
         f"(topics + keywords) {alone['whole_set']:.1f} s"
     )
+    print(
+        "\nCPU seconds (contention shows as workers' CPU / task time < workers):"
+        f"\n{'':44} {'direct':>8} {'workers':>8} {'server':>8} {'task s':>8} {'cores':>6}"
+    )
+    for name, key in (
+        ("per-post", "per_post"),
+        ("all types", "full"),
+        ("relationships", "relationships"),
+    ):
+        _, own, server_cpu, workers_cpu = served[key]
+        print(
+            f"{name:44} {alone[key + '_cpu']:>8.1f} {workers_cpu:>8.1f} {server_cpu:>8.1f}"
+            f" {own:>8.1f} {workers_cpu / own:>6.2f}"
+        )
     print(f"server peak RSS (VmHWM, server process only): {peak:,.0f} MiB (limit 2,048 MiB)")
     print(
         f"result of the all-types task: {len(result['posts']):,} rows, "
