@@ -98,6 +98,9 @@ def _task_id(value: str) -> str:
         errors.ShuttingDown,
         errors.LimitExceeded,
         errors.ContentNotFound,
+        errors.TaskNotFound,
+        errors.TaskEvicted,
+        errors.TaskNotFinished,
     ],
     examples=[
         {

@@ -93,6 +93,9 @@ async def test_task_create_is_described_in_full(service: Service) -> None:
         {"code": -32005, "message": "Server is shutting down"},
         {"code": -32006, "message": "Limit exceeded"},
         {"code": -32007, "message": "Content not found"},
+        {"code": -32001, "message": "Task not found"},
+        {"code": -32004, "message": "Task evicted"},
+        {"code": -32009, "message": "Task not finished"},
     ]
     assert create["examples"][0]["params"] == [
         {"name": "type", "value": "analyze_content"},
