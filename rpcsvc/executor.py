@@ -245,6 +245,8 @@ class ProcessExecutor:
     def _on_pool_done(self, job: Job, pool_future: concurrent.futures.Future[list[Any]]) -> None:
         if job.future.done():
             return
+        if job.pid is None:
+            self._read_events()  # its start was announced before its result: take it first
         if pool_future.cancelled():
             self._fail_job(job, WorkerDied("stopped before it started", culprit=True))
             return

@@ -37,7 +37,7 @@ from .task import Priority, Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL = 0.05  # seconds between batched writes
+FLUSH_INTERVAL = 0.1  # seconds between batched writes (what a crash may lose)
 EVICTED = "evicted"  # the status of a row whose record was evicted (kept to say so)
 
 _SCHEMA = """
