@@ -38,6 +38,7 @@ def create_app(
     app[MANAGER_KEY] = manager
     app[RPC_KEY] = RpcBinding(methods, RpcContext(manager, settings), settings.token)
     app.cleanup_ctx.append(task_manager_ctx)
+    app.on_shutdown.append(drain_tasks)
     app.router.add_view("/rpc", RpcView)
     app.router.add_get("/healthz", healthz)
     setup_task_logging(manager)
@@ -54,6 +55,12 @@ async def task_manager_ctx(app: web.Application) -> AsyncIterator[None]:
     await manager.start()
     yield
     await manager.close()
+
+
+async def drain_tasks(app: web.Application) -> None:
+    """Under ``web.run_app``: no new tasks, the grace for running ones, the rest cancelled,
+    before aiohttp waits for open requests (so a long ``task.wait`` cannot hold the stop)."""
+    await app[MANAGER_KEY].shutdown()
 
 
 async def healthz(request: web.Request) -> web.Response:
