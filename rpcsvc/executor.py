@@ -4,21 +4,16 @@ The TaskManager only ever talks to this interface (``submit``/``kill``/``capacit
 CPU work onto another engine (e.g. Celery workers) is a new module with the same methods.
 
 ``ProcessPoolExecutor`` alone loses work when a worker dies (every in-flight future fails with
-``BrokenProcessPool``, and the pool stays broken), cannot stop one running call, and on Python
-3.11 may not notice the death of a worker it has just started (``submit`` wakes its manager
-thread before it spawns the process, so the thread waits without the new sentinel). So:
+``BrokenProcessPool``, and the pool stays broken), cannot stop one running call, and may not
+notice a death at all (see ``rpcsvc.watchdog``). So:
 
-- a watchdog thread waits on every worker's sentinel itself, and is woken whenever a submit
-  spawned a process, so a death is noticed within milliseconds (``WATCHDOG_INTERVAL`` bounds
-  the case of a process the pool spawns from its own thread, when it recycles one);
-- the pool is then rebuilt at once, and each lost job learns whether its own process died (the
-  culprit) or it was a bystander (to be retried without penalty);
+- a watchdog waits on every worker's sentinel, and on a death the pool is rebuilt at once; each
+  lost job learns whether its own process died (the culprit) or it was a bystander (to be
+  retried without penalty);
 - workers announce the job they start on a lock-free pipe (see ``workers.runtime``), so one job
-  can be stopped with SIGKILL, and the announcement of the dead process is always read before
-  the blame is assigned;
-- a worker retiring after ``max_tasks_per_child`` calls announces it, so its clean exit is not
-  taken for a death. Exit codes are never read: with the forkserver, reading one from two
-  threads at once (ours and the pool's) can yield a false 255.
+  can be stopped with SIGKILL, and what a dead process announced is always read before the
+  blame is assigned; a worker retiring after ``max_tasks_per_child`` calls, or terminated by
+  the pool because another one died, says so too, so neither is blamed.
 """
 
 from __future__ import annotations
@@ -30,11 +25,8 @@ import functools
 import itertools
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -43,10 +35,10 @@ from workers import runtime
 
 from .errors import WorkerDied
 from .registry import Call
+from .watchdog import Watchdog, abandon, exited_sentinels, wait_exited
 
 log = logging.getLogger(__name__)
 
-WATCHDOG_INTERVAL = 0.2  # seconds; bounds how late a death of a recycled-in worker is noticed
 BROKEN_POOL_FALLBACK = 1.0  # seconds the pool's own BrokenProcessPool waits for the watchdog
 
 
@@ -92,13 +84,8 @@ class ProcessExecutor:
         self._lifeline_in, self._lifeline_out = self._ctx.Pipe(duplex=False)
         os.set_blocking(self._events_in.fileno(), False)
         self._events_buffer = b""
-        self._wakeup_in, self._wakeup_out = os.pipe()
-        os.set_blocking(self._wakeup_out, False)  # a full pipe already means "wake up"
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._generation = 0
-        # (pool, generation) as one value, so that the watchdog thread never pairs a new
-        # generation number with the old pool's processes
-        self._watched: tuple[concurrent.futures.ProcessPoolExecutor | None, int] = (None, 0)
         self._jobs: dict[int, Job] = {}
         self._job_ids = itertools.count(1)
         self._retiring: set[int] = set()  # pids that announced a clean exit
@@ -107,7 +94,7 @@ class ProcessExecutor:
         self._fallback_armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self._watchdog: threading.Thread | None = None
+        self._watchdog: Watchdog | None = None
         self.restarts = 0
         self.on_restart: Callable[[], None] | None = None
 
@@ -139,8 +126,7 @@ class ProcessExecutor:
     @property
     def alive_workers(self) -> int:
         procs = list(self._processes().values())
-        exited = multiprocessing.connection.wait([p.sentinel for p in procs], timeout=0)
-        return len(procs) - len(exited)
+        return len(procs) - len(exited_sentinels([p.sentinel for p in procs]))
 
     def _processes(self) -> dict[int, Any]:
         return dict(getattr(self._pool, "_processes", None) or {})
@@ -151,10 +137,8 @@ class ProcessExecutor:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._events_in.fileno(), self._read_events)
         self._pool = self._new_pool()
-        self._watched = (self._pool, self._generation)
-        self._watchdog = threading.Thread(
-            target=self._watch_workers, name="rpcsvc-watchdog", daemon=True
-        )
+        self._watchdog = Watchdog(self._loop, self._on_workers_exited)
+        self._watchdog.watched = (self._pool, self._generation)
         self._watchdog.start()
         await self._warm_up()
 
@@ -184,15 +168,12 @@ class ProcessExecutor:
             self._loop.remove_reader(self._events_in.fileno())
         if pool is not None:
             procs = list((getattr(pool, "_processes", None) or {}).values())
-            _abandon(pool, procs)
-            await asyncio.to_thread(_wait_exited, [p.sentinel for p in procs], 5.0)
-        self._wake_watchdog()
+            abandon(pool, procs)
+            await asyncio.to_thread(wait_exited, [p.sentinel for p in procs], 5.0)
         if self._watchdog is not None:
-            await asyncio.to_thread(self._watchdog.join, 5.0)
+            await self._watchdog.stop()
         for conn in (self._events_in, self._events_out, self._lifeline_in, self._lifeline_out):
             conn.close()
-        os.close(self._wakeup_in)
-        os.close(self._wakeup_out)
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -318,10 +299,9 @@ class ProcessExecutor:
             self._rebuild(died)
 
     def _exited_pids(self) -> list[int]:
-        procs = self._processes()
-        by_sentinel = {p.sentinel: pid for pid, p in procs.items()}
-        exited = multiprocessing.connection.wait(list(by_sentinel), timeout=0)
-        return [by_sentinel[s] for s in exited if by_sentinel[s] not in self._retiring]
+        by_sentinel = {p.sentinel: pid for pid, p in self._processes().items()}
+        exited = [by_sentinel[s] for s in exited_sentinels(list(by_sentinel))]
+        return [pid for pid in exited if pid not in self._retiring]
 
     def _rebuild(self, died: list[int]) -> None:
         """Replace the pool; jobs in flight learn whether their own process died."""
@@ -334,7 +314,8 @@ class ProcessExecutor:
         old_procs = dict(getattr(old, "_processes", None) or {})
         self._pool = self._new_pool()
         self._generation += 1
-        self._watched = (self._pool, self._generation)
+        if self._watchdog is not None:
+            self._watchdog.watched = (self._pool, self._generation)
         self.restarts += 1
         self._fallback_armed = False
         log.warning(
@@ -352,64 +333,10 @@ class ProcessExecutor:
         self._terminated.clear()
         self._killed.clear()
         if old is not None:
-            _abandon(old, [proc for pid, proc in old_procs.items() if pid not in died])
+            abandon(old, [proc for pid, proc in old_procs.items() if pid not in died])
         if self.on_restart is not None:
             self.on_restart()
 
     def _wake_watchdog(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wakeup_out, b"\0")
-
-    def _watch_workers(self) -> None:
-        """Thread: wait on every worker's sentinel; report exits to the loop."""
-        reported: set[Any] = set()  # process objects whose exit was reported
-        while not self._closing:
-            pool, generation = self._watched
-            procs = dict(getattr(pool, "_processes", None) or {})
-            reported &= set(procs.values())
-            watched = {p.sentinel: pid for pid, p in procs.items() if p not in reported}
-            try:
-                ready = multiprocessing.connection.wait(
-                    [self._wakeup_in, *watched], timeout=WATCHDOG_INTERVAL
-                )
-            except (OSError, ValueError):  # a sentinel closed under us: look again
-                continue
-            if self._wakeup_in in ready:
-                with contextlib.suppress(BlockingIOError, OSError):
-                    os.read(self._wakeup_in, 4096)
-            exited = [watched[s] for s in ready if s in watched]
-            if not exited:
-                continue
-            reported.update(procs[pid] for pid in exited)
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(self._on_workers_exited, generation, exited)
-
-
-def _abandon(pool: concurrent.futures.ProcessPoolExecutor, procs: list[Any]) -> None:
-    """Shut a pool down and kill its processes (their work is lost already: free the CPU).
-
-    A process killed while writing a result leaves the pool's thread waiting forever for the
-    rest of the message (the pipe's write end is also held here, so no end of file comes),
-    and the interpreter would then hang at exit joining that thread. Closing our copy of the
-    write end lets the read fail once the workers are dead, and the thread end.
-    """
-    results = getattr(pool, "_result_queue", None)
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        with contextlib.suppress(Exception):
-            proc.kill()
-    writer = getattr(results, "_writer", None)
-    if writer is not None:
-        with contextlib.suppress(OSError):
-            writer.close()
-
-
-def _wait_exited(sentinels: list[int], timeout: float) -> None:
-    """Block (in a thread) until every process has exited, or ``timeout`` seconds pass."""
-    remaining = set(sentinels)
-    end = time.monotonic() + timeout
-    while remaining and time.monotonic() < end:
-        ready = multiprocessing.connection.wait(list(remaining), timeout=end - time.monotonic())
-        remaining.difference_update(ready)
+        if self._watchdog is not None:
+            self._watchdog.wake()
