@@ -23,9 +23,12 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rpcsvc.errors import InvalidParams
+
+if TYPE_CHECKING:
+    from .http import HttpClient
 
 Post = dict[str, Any]
 
@@ -274,6 +277,22 @@ def page_size(options: Mapping[str, Any], *, maximum: int, limit: int | None) ->
 
 
 # --- paging ----------------------------------------------------------------------------------
+
+
+class HttpConnector:
+    """What the connectors that talk to a platform over HTTP share: the server's one client."""
+
+    name: str
+
+    def __init__(self, http: HttpClient | None, settings: CollectionSettings) -> None:
+        self._http = http
+        self.settings = settings
+
+    @property
+    def http(self) -> HttpClient:
+        if self._http is None:
+            raise RuntimeError(f"the {self.name} connector was built without an HttpClient")
+        return self._http
 
 
 @dataclass(frozen=True, slots=True)

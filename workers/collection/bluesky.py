@@ -25,7 +25,7 @@ from rpcsvc.errors import EntityNotFound, PlatformError
 
 from .base import (
     COMMON_OPTIONS,
-    CollectionSettings,
+    HttpConnector,
     Page,
     Post,
     as_int,
@@ -35,7 +35,7 @@ from .base import (
     page_size,
     paginate,
 )
-from .http import HttpClient, HttpStatusError
+from .http import HttpStatusError
 
 MAX_PAGE = 100
 FILTERS = ("posts_with_replies", "posts_no_replies", "posts_with_media", "posts_and_author_threads")
@@ -44,20 +44,10 @@ _FACET = "app.bsky.richtext.facet#"
 _UNKNOWN_ACTOR = re.compile(r"not found|could not find|unable to resolve|invalid", re.IGNORECASE)
 
 
-class BlueskyConnector:
+class BlueskyConnector(HttpConnector):
     name = "bluesky"
     options = COMMON_OPTIONS | {"base_url", "access_token", "filter", "include_reposts"}
     choices: Mapping[str, tuple[str, ...]] = {"filter": FILTERS}
-
-    def __init__(self, http: HttpClient | None, settings: CollectionSettings) -> None:
-        self._http = http
-        self.settings = settings
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            raise RuntimeError(f"the {self.name} connector was built without an HttpClient")
-        return self._http
 
     def check_entity(self, entity_id: str) -> str | None:
         actor = entity_id.lstrip("@")

@@ -29,7 +29,7 @@ from rpcsvc.errors import PlatformError
 
 from .base import (
     COMMON_OPTIONS,
-    CollectionSettings,
+    HttpConnector,
     Page,
     Post,
     as_int,
@@ -39,7 +39,6 @@ from .base import (
     page_size,
     paginate,
 )
-from .http import HttpClient
 
 MAX_PAGE = 40
 
@@ -92,20 +91,10 @@ def html_to_text(html: str) -> tuple[str, list[str]]:
     return parser.text(), parser.links
 
 
-class MastodonConnector:
+class MastodonConnector(HttpConnector):
     name = "mastodon"
     options = COMMON_OPTIONS | {"base_url", "access_token", "include_reblogs"}
     choices: Mapping[str, tuple[str, ...]] = {}
-
-    def __init__(self, http: HttpClient | None, settings: CollectionSettings) -> None:
-        self._http = http
-        self.settings = settings
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            raise RuntimeError(f"the {self.name} connector was built without an HttpClient")
-        return self._http
 
     def check_entity(self, entity_id: str) -> str | None:
         if entity_id.startswith("#"):

@@ -26,7 +26,7 @@ from rpcsvc.errors import EntityNotFound, PlatformError
 
 from .base import (
     COMMON_OPTIONS,
-    CollectionSettings,
+    HttpConnector,
     Page,
     Post,
     as_int,
@@ -39,7 +39,6 @@ from .base import (
     reddit_mentions_in,
     urls_in,
 )
-from .http import HttpClient
 
 MAX_PAGE = 100
 _ENTITY = re.compile(
@@ -49,20 +48,10 @@ _ENTITY = re.compile(
 _GONE = ("[deleted]", "[removed]")
 
 
-class RedditConnector:
+class RedditConnector(HttpConnector):
     name = "reddit"
     options = COMMON_OPTIONS | {"base_url", "access_token", "user_agent"}
     choices: Mapping[str, tuple[str, ...]] = {}
-
-    def __init__(self, http: HttpClient | None, settings: CollectionSettings) -> None:
-        self._http = http
-        self.settings = settings
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            raise RuntimeError(f"the {self.name} connector was built without an HttpClient")
-        return self._http
 
     def check_entity(self, entity_id: str) -> str | None:
         if _ENTITY.fullmatch(entity_id):
