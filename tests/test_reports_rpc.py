@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,14 @@ from typing import Any
 import orjson
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service as DriverService
 
 from rpcsvc import errors
 from rpcsvc.client import RpcClient
+from tests.browser import headless_chromium
 from tests.conftest import Service, StartService
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 COMMENTS = DATA / "reddit_comment_2022-11-08.json.gz"
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
-CHROMEDRIVER = shutil.which("chromedriver")
 
 pytestmark = pytest.mark.skipif(not COMMENTS.exists(), reason="shared data not present")
 
@@ -36,27 +33,8 @@ def comments() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=DriverService(CHROMEDRIVER))
-    try:
+    with headless_chromium(width=1200, height=900) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 async def _analyses(service: Service, comments: list[dict[str, Any]]) -> tuple[Any, Any]:
