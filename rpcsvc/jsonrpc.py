@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -63,7 +62,6 @@ class Method:
     result: dict[str, Any]
     errors: list[type[errors.RpcsvcError]] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
-    is_async: bool = False
     validators: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     def bind(self, params: Any) -> dict[str, Any]:
@@ -130,7 +128,6 @@ class MethodTable:
                 result=result,
                 errors=errors or [],
                 examples=examples or [],
-                is_async=inspect.iscoroutinefunction(handler),
                 validators={p.name: compile_schema(p.schema) for p in params},
             )
             return handler
