@@ -296,3 +296,31 @@ async def test_many_clients_concurrently(service: Service) -> None:
 
     statuses = await asyncio.gather(*(one(i) for i in range(100)))
     assert statuses == ["completed"] * 100
+
+
+async def test_python_api_schedule_methods(service: Service) -> None:
+    # Given the TaskManager behind the running server, used as Python code embedding it would
+    manager = service.manager
+    posts = [
+        {"id": "1", "author": "ann", "text": "Great debate tonight! @bob #midterms"},
+        {
+            "id": "2",
+            "author": "bob",
+            "text": "Awful answers @ann #midterms",
+            "reply_to": {"post": "1"},
+        },
+    ]
+    # When analysis, relationships and a report of both are scheduled
+    content_id = manager.schedule_content_analysis(TEXTS, ["sentiment"])
+    graph_id = manager.schedule_relationship_analysis(posts=posts)
+    content = await manager.execute_task_sync(content_id)
+    graph = await manager.execute_task_sync(graph_id)
+    report_id = manager.schedule_report(task_ids=[content_id, graph_id], format="markdown")
+    report = await manager.execute_task_sync(report_id)
+    # Then each ran for real, and callers over JSON-RPC see the same tasks
+    assert content["posts"] == _expected_rows(TEXTS, [0, 1, 2])
+    assert graph["summary"]["authors"] == 2
+    assert report["format"] == "markdown"
+    assert report["url"] == f"/reports/{report_id}"
+    statuses = [(await service.rpc.status(i))["status"] for i in (content_id, graph_id, report_id)]
+    assert statuses == ["completed"] * 3
