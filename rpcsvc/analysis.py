@@ -10,6 +10,7 @@ for a report, whose rendering runs as a pool finish step.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,12 +44,12 @@ def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
     """One pool call for a small task; else per-post chunks, the whole-set step beside them,
     and the merge in the server."""
     items = content_items(params, context)
-    options = content.ContentOptions(
-        analysis_types=tuple(params["analysis_types"]),
-        with_rows=params["detail"] == "posts",
-        k=params.get("k"),
-        top_n=params.get("top_n", 20),
-        seed=params.get("seed", 0),
+    options = content_options(
+        tuple(params["analysis_types"]),
+        params["detail"] == "posts",
+        params.get("k"),
+        params.get("top_n", 20),
+        params.get("seed", 0),
     )
     size = context.settings.chunk_size
     if len(items) <= size:
@@ -62,6 +63,17 @@ def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
         piece = items[start : start + size]
         chunks.append(Call(content.analyze_chunk, (piece, options), len(piece)))
     return Plan(chunks=chunks, finish=Call(content.merge_chunks, (options,)), finish_in_pool=False)
+
+
+@functools.lru_cache(maxsize=256)
+def content_options(
+    analysis_types: tuple[str, ...], with_rows: bool, k: int | None, top_n: int, seed: int
+) -> content.ContentOptions:
+    """One options object per distinct choice: tasks that share it share it in a merged pool
+    call too, where pickle then writes it once instead of once per task."""
+    return content.ContentOptions(
+        analysis_types=analysis_types, with_rows=with_rows, k=k, top_n=top_n, seed=seed
+    )
 
 
 # --- analyze_relationships ------------------------------------------------------------------

@@ -77,20 +77,10 @@ def add_task_fields(record: logging.LogRecord) -> bool:
 class TaskTransitionLog:
     """The manager listener that writes the ``pending`` and ``running`` lines."""
 
-    def __init__(self) -> None:
-        self._last_status: dict[str, TaskStatus] = {}  # unfinished tasks only
-
-    def __call__(self, task: Task) -> None:
-        previous = self._last_status.get(task.task_id)
+    def __call__(self, task: Task, previous: TaskStatus | None) -> None:
         status = task.status
-        if previous is status:
-            return  # a progress update, not a transition
-        if status.finished:
-            self._last_status.pop(task.task_id, None)
-            return  # logged by the manager itself
-        self._last_status[task.task_id] = status
-        if not task_log.isEnabledFor(logging.INFO):
-            return
+        if not task_log.isEnabledFor(logging.INFO) or previous is status or status.finished:
+            return  # off, a progress update, or the finish (logged by the manager itself)
         fields: dict[str, Any] = {
             "task_id": task.task_id,
             "type": task.type,

@@ -26,6 +26,8 @@ from .task import Priority, Task, TaskStatus
 
 log = logging.getLogger("rpcsvc.tasks")
 
+Listener = Callable[[Task, "TaskStatus | None"], None]
+
 
 class TaskContext:
     """What a task type's code may use: its task's progress and the server's resources."""
@@ -75,7 +77,9 @@ class TaskManager:
             workers=self.settings.workers, max_tasks_per_child=self.settings.max_tasks_per_child
         )
         self.resources: dict[str, Any] = {}
-        self.listeners: list[Callable[[Task], None]] = []  # called on every transition
+        # Called on every transition and progress update with (task, status before it; None
+        # when the task was just created): listeners need not remember each task's last state.
+        self.listeners: list[Listener] = []
         self.store = TaskStore(
             result_ttl=self.settings.result_ttl, max_finished=self.settings.max_finished
         )
@@ -235,11 +239,12 @@ class TaskManager:
             )
         if isinstance(priority, str):
             priority = Priority.from_label(priority)
+        context = TaskContext(self, None)
         if isinstance(func_or_type, str):
             if args:
                 raise errors.InvalidParams("args", "registered task types take params by name")
             task_type = self.registry.get(func_or_type)
-            params = task_type.validate(dict(kwargs or {}), TaskContext(self, None))
+            params = task_type.validate(dict(kwargs or {}), context)
         else:
             task_type, params = _adhoc_type(func_or_type, tuple(args), dict(kwargs or {}))
         self._seq += 1
@@ -249,12 +254,13 @@ class TaskManager:
         live = _Live(task, task_type)
         if task_type.kind == "cpu":
             assert task_type.plan is not None
-            live.plan = task_type.plan(params, TaskContext(self, task))
+            context.task = task
+            live.plan = task_type.plan(params, context)
             task.params = None  # the plan's chunks hold the data now; keep one copy only
         self.store.add(task)
         self._live[task.task_id] = live
         self._pending += 1
-        self._notify(task)
+        self._notify(task, None)
         return task.task_id
 
     def execute_task_async(self, task_id: str) -> None:
@@ -375,12 +381,12 @@ class TaskManager:
             self._live[task.task_id].timer = asyncio.get_running_loop().call_later(
                 task.timeout, self._on_timeout, task
             )
-        self._notify(task)
+        self._notify(task, TaskStatus.PENDING)
 
     def _add_progress(self, task: Task, done: int) -> None:
         if task.progress is not None:
             task.progress = {"done": task.progress["done"] + done, "total": task.progress["total"]}
-            self._notify(task)
+            self._notify(task, task.status)
 
     async def _run_io(self, live: _Live) -> None:
         task, task_type = live.task, live.task_type
@@ -409,10 +415,10 @@ class TaskManager:
         result: Any = None,
         error: dict[str, str] | None = None,
     ) -> None:
-        was_pending = task.status is TaskStatus.PENDING
+        previous = task.status
         if not task.finish(status, result=result, error=error):
             return
-        if was_pending:
+        if previous is TaskStatus.PENDING:
             self._pending -= 1
         live = self._live.pop(task.task_id, None)
         if live is not None:
@@ -423,18 +429,20 @@ class TaskManager:
             if live.task_type.kind == "cpu" and live.queued:
                 self.dispatcher.stop(task)  # a hung or cancelled computation: kill its process
         self.store.finished(task)
-        log.info(
-            "task %s %s type=%s duration=%s",
-            task.task_id,
-            status.value,
-            task.type,
-            f"{task.duration:.3f}s" if task.duration is not None else "-",
-        )
-        self._notify(task)
+        if log.isEnabledFor(logging.INFO):
+            duration = task.duration
+            log.info(
+                "task %s %s type=%s duration=%s",
+                task.task_id,
+                status.value,
+                task.type,
+                f"{duration:.3f}s" if duration is not None else "-",
+            )
+        self._notify(task, previous)
 
-    def _notify(self, task: Task) -> None:
+    def _notify(self, task: Task, previous: TaskStatus | None) -> None:
         for listener in self.listeners:
-            listener(task)
+            listener(task, previous)
 
 
 def _adhoc_type(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from . import errors
 from .config import Settings
 from .jsonrpc import MethodTable, Param
 from .manager import TaskManager
-from .task import PRIORITY_LABELS, Task, TaskStatus
+from .task import PRIORITY_LABELS, TaskStatus
 
 methods = MethodTable()
 
@@ -191,13 +191,8 @@ def task_cancel(ctx: RpcContext, task_id: str) -> Record:
     result=TASK_SCHEMA,
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
-def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> Record | Awaitable[Record]:
+def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> Record | asyncio.Future[Record]:
     task = ctx.manager.get(_task_id(task_id))
     if task.finished or timeout == 0:
-        return task.to_json()  # answered at once, without a coroutine per request
-    return _record_when_finished(task, timeout)
-
-
-async def _record_when_finished(task: Task, timeout: float) -> Record:
-    await task.wait(timeout)
-    return task.to_json()
+        return task.to_json()  # answered at once
+    return task.record_when_finished(timeout)

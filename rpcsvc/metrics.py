@@ -140,35 +140,32 @@ class ServiceMetrics(Collector):
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self._last_status: dict[str, TaskStatus] = {}  # unfinished tasks only
 
-    def on_task(self, task: Task) -> None:
+    def on_task(self, task: Task, previous: TaskStatus | None) -> None:
         """The manager's listener: called on creation, start, progress and finish."""
         try:
-            self._on_task(task)
+            self._on_task(task, previous)
         except Exception:  # a metrics bug must never break a task transition
             log.exception("metrics: task %s", task.task_id)
 
-    def _on_task(self, task: Task) -> None:
-        previous = self._last_status.get(task.task_id)
+    def _on_task(self, task: Task, previous: TaskStatus | None) -> None:
         status = task.status
         if previous is status:
             return  # a progress update
         key = (task.type,)
-        if previous is None and status is TaskStatus.PENDING:
+        if previous is None:
             self.created.add(key)
-        if previous is not None:
+        else:
             self.unfinished[previous].add(key, -1)
-        if status.finished:
-            self._last_status.pop(task.task_id, None)
+        if status is TaskStatus.RUNNING:
+            self.unfinished[status].add(key)
+            self.queue_wait.observe(key, task.started_at - task.created_at)  # type: ignore[operator]
+        elif status is TaskStatus.PENDING:
+            self.unfinished[status].add(key)
+        else:
             self.finished.add((task.type, status.value))
-            if task.duration is not None:
-                self.duration.observe(key, task.duration)
-            return
-        self._last_status[task.task_id] = status
-        self.unfinished[status].add(key)
-        if status is TaskStatus.RUNNING and task.started_at is not None:
-            self.queue_wait.observe(key, task.started_at - task.created_at)
+            if task.started_at is not None:
+                self.duration.observe(key, task.finished_at - task.started_at)  # type: ignore[operator]
 
     def on_rpc(self, method: str, code: int | None, seconds: float) -> None:
         """The JSON-RPC observer: one call per request object."""

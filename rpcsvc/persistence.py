@@ -149,7 +149,7 @@ class StateFile:
         )
         self._writer.start()
 
-    def record(self, task: Task) -> None:
+    def record(self, task: Task, previous: TaskStatus | None = None) -> None:
         """TaskManager listener: remember that ``task`` changed (cheap; written in batches)."""
         self._dirty[task.task_id] = task
         self._schedule_flush()

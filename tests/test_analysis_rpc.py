@@ -275,7 +275,7 @@ async def test_cancelled_bulk_analysis_runs_no_further_chunk(
     # When the task is cancelled as soon as its first chunk has been counted
     handed_at_cancel: list[int] = []
 
-    def cancel_on_first_progress(record: Task) -> None:
+    def cancel_on_first_progress(record: Task, previous: object) -> None:
         progress = record.progress or {}
         if record.task_id == task["task_id"] and progress.get("done") and not handed_at_cancel:
             handed_at_cancel.append(len(handed))

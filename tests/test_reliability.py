@@ -131,7 +131,7 @@ async def test_worker_killed_during_a_batch_of_small_tasks_loses_none(service: S
     texts = _texts(2000)
     killed: list[int] = []
 
-    def kill_when_the_first_finishes(task: Task) -> None:
+    def kill_when_the_first_finishes(task: Task, previous: object) -> None:
         if killed or not task.finished:
             return
         running = [job for job in service.manager.executor.jobs if job.pid is not None]
