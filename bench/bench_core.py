@@ -383,18 +383,21 @@ def load_texts() -> list[str]:
     return [b for b in bodies if b and b not in ("[deleted]", "[removed]")]
 
 
-async def main(workers: int, seconds: int) -> None:
+async def main(workers: int, seconds: int, parts: set[str]) -> None:
     texts = load_texts()
     print(
         f"rpcsvc core benchmark - {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
         f"{len(texts):,} real Reddit comments as input"
     )
-    if shutil.which("wrk"):
-        await bench_http(workers, seconds)
-    else:
-        print("\n1. skipped: wrk not installed (apt-get install wrk)")
-    await bench_tiny_tasks(workers, texts)
-    await bench_bulk(workers, texts)
+    if "http" in parts:
+        if shutil.which("wrk"):
+            await bench_http(workers, seconds)
+        else:
+            print("\n1. skipped: wrk not installed (apt-get install wrk)")
+    if "tiny" in parts:
+        await bench_tiny_tasks(workers, texts)
+    if "bulk" in parts:
+        await bench_bulk(workers, texts)
 
 
 if __name__ == "__main__":
@@ -404,5 +407,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        default="http,tiny,bulk",
+        help="comma-separated parts to run: http (1), tiny (2 and 3), bulk (4)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.workers, args.seconds))
+    asyncio.run(main(args.workers, args.seconds, set(args.only.split(","))))

@@ -16,6 +16,7 @@ from workers.sentiment import LABELS, label_for
 from workers.text import post_hour
 
 HISTOGRAM_BINS = 20  # compound in [-1, 1] in steps of 0.1
+HISTOGRAM_EDGES = tuple(round(-1 + 2 * k / HISTOGRAM_BINS, 2) for k in range(HISTOGRAM_BINS + 1))
 
 
 class SentimentPartial(TypedDict):
@@ -64,6 +65,9 @@ def summarize_sentiment(
 
 def merge_sentiment_summaries(parts: Iterable[SentimentPartial]) -> SentimentPartial:
     """Sum of partial summaries (chunk results), equal to summarising all rows at once."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]  # a one-chunk task (most small tasks): nothing to add up
     total = summarize_sentiment(())
     for part in parts:
         total["count"] += part["count"]
@@ -93,7 +97,7 @@ def finalize_sentiment(partial: SentimentPartial) -> dict[str, object]:
         "mean_compound": round(partial["compound_sum"] / count, 4) if count else 0.0,
         "labels": dict(partial["labels"]),
         "histogram": {
-            "edges": [round(-1 + 2 * k / HISTOGRAM_BINS, 2) for k in range(HISTOGRAM_BINS + 1)],
+            "edges": list(HISTOGRAM_EDGES),
             "counts": list(partial["histogram"]),
         },
         "by_day": _series(partial["by_day"]),
