@@ -34,11 +34,12 @@ SHARED = Path(os.environ.get("RPCSVC_SHARED", ROOT.parent / "shared"))
 # --- servers under test (each in its own process) ------------------------------------------
 
 
-def serve_bare(port: int) -> None:
-    """The floor: a plain aiohttp handler that parses the JSON-RPC body and answers it."""
+def serve_bare(port: int, record_file: str) -> None:
+    """The floor: a plain aiohttp handler that parses the JSON-RPC body and answers it with the
+    same task record rpcsvc answers."""
     from aiohttp import web
 
-    record = {"task_id": "x", "status": "completed"}
+    record = orjson.loads(Path(record_file).read_bytes())
 
     async def handler(request: web.Request) -> web.Response:
         message = orjson.loads(await request.read())
@@ -50,14 +51,20 @@ def serve_bare(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def serve_stock(port: int) -> None:
-    """Stock aiohttp-jsonrpc answering a trivial method."""
+def serve_stock(port: int, record_file: str) -> None:
+    """Stock aiohttp-jsonrpc answering a trivial method (``status``), and a method that answers
+    the same task record rpcsvc answers (``record``)."""
     from aiohttp import web
     from aiohttp_jsonrpc import handler
 
+    record = orjson.loads(Path(record_file).read_bytes())
+
     class View(handler.JSONRPCView):
-        def rpc_status(self, task_id: str) -> dict[str, str]:
-            return {"task_id": task_id, "status": "completed"}
+        def rpc_status(self) -> dict[str, str]:
+            return {"task_id": "x", "status": "completed"}
+
+        def rpc_record(self) -> dict[str, object]:
+            return record
 
     app = web.Application()
     app.router.add_route("*", "/rpc", View)
@@ -82,7 +89,7 @@ async def wait_until_up(port: int, path: str = "/rpc") -> None:
     raise RuntimeError(f"server on port {port} did not come up")
 
 
-def start(kind: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start(kind: str, port: int, workers: int, record_file: str = "") -> subprocess.Popen[bytes]:
     if kind == "rpcsvc":
         cmd = [
             sys.executable,
@@ -97,7 +104,7 @@ def start(kind: str, port: int, workers: int) -> subprocess.Popen[bytes]:
             "warning",
         ]
     else:
-        cmd = [sys.executable, __file__, f"--serve-{kind}", str(port)]
+        cmd = [sys.executable, __file__, f"--serve-{kind}", str(port), record_file]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -137,52 +144,64 @@ def wrk(port: int, body: bytes, seconds: int) -> dict[str, float]:
 # --- the four measurements -----------------------------------------------------------------
 
 
-async def bench_http(workers: int, seconds: int) -> None:
-    print(f"\n1. task.status over loopback, 64 concurrent connections (wrk, {seconds} s each)")
-    results = {}
-    for kind in ("bare", "stock", "rpcsvc"):
-        port = free_port()
-        proc = start(kind, port, workers)
-        try:
-            await wait_until_up(port)
-            if kind == "rpcsvc":
-                async with aiohttp.ClientSession() as s:
-                    create = {
-                        "jsonrpc": "2.0",
-                        "id": 1,
-                        "method": "task.create",
-                        "params": {"type": "analyze_content", "params": {"texts": ["ok"]}},
-                    }
-                    async with s.post(f"http://127.0.0.1:{port}/rpc", json=create) as r:
-                        task_id = (await r.json())["result"]["task_id"]
-                body = orjson.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": 1,
-                        "method": "task.status",
-                        "params": {"task_id": task_id},
-                    }
-                )
-            else:
-                body = orjson.dumps(
-                    {"jsonrpc": "2.0", "id": 1, "method": "status", "params": {"task_id": "x"}}
-                )
-            results[kind] = wrk(port, body, seconds)
-        finally:
+async def bench_http(workers: int, seconds: int, rounds: int) -> None:
+    print(
+        f"\n1. task.status over loopback, 64 concurrent connections (wrk, {seconds} s a run, "
+        f"median of {rounds} interleaved rounds)"
+    )
+    record_file = Path(tempfile.mkdtemp()) / "record.json"
+
+    def call(method: str, params: dict[str, object]) -> bytes:
+        return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+    procs = []
+    try:
+        # rpcsvc first: the others answer the record it answers (a finished one-text task's).
+        rpcsvc_port = free_port()
+        procs.append(start("rpcsvc", rpcsvc_port, workers))
+        await wait_until_up(rpcsvc_port)
+        url = f"http://127.0.0.1:{rpcsvc_port}/rpc"
+        async with aiohttp.ClientSession() as s:
+            create = call("task.create", {"type": "analyze_content", "params": {"texts": ["ok"]}})
+            async with s.post(url, data=create) as r:
+                task_id = (await r.json())["result"]["task_id"]
+            async with s.post(url, data=call("task.wait", {"task_id": task_id})) as r:
+                record = (await r.json())["result"]
+        assert record["status"] == "completed", record
+        record_file.write_bytes(orjson.dumps(record))
+        size = len(orjson.dumps(record))
+        ports = {}
+        for kind in ("bare", "stock"):
+            ports[kind] = free_port()
+            procs.append(start(kind, ports[kind], workers, str(record_file)))
+            await wait_until_up(ports[kind])
+        status = call("task.status", {"task_id": task_id})
+        servers = {  # name -> (port, request body)
+            "rpcsvc task.status": (rpcsvc_port, status),
+            f"bare aiohttp handler, same record ({size:,} B)": (ports["bare"], status),
+            "stock aiohttp-jsonrpc, trivial method": (ports["stock"], call("status", {})),
+            "stock aiohttp-jsonrpc, same record": (ports["stock"], call("record", {})),
+        }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, (port, body) in servers.items():
+                runs[name].append(wrk(port, body, seconds))
+    finally:
+        for proc in procs:
             proc.terminate()
             proc.wait()
-    print(f"   {'server':<38}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    names = {
-        "bare": "bare aiohttp handler (orjson)",
-        "stock": "stock aiohttp-jsonrpc (trivial)",
-        "rpcsvc": "rpcsvc task.status",
-    }
-    for kind, r in results.items():
-        print(f"   {names[kind]:<38}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
-    served = results["rpcsvc"]["rps"]
+    print(f"   {'server':<46}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    results = {}
+    for name, samples in runs.items():
+        r = results[name] = sorted(samples, key=lambda x: x["rps"])[len(samples) // 2]
+        print(f"   {name:<46}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
+    served = results["rpcsvc task.status"]["rps"]
+    stock = results["stock aiohttp-jsonrpc, trivial method"]["rps"]
+    stock_record = results["stock aiohttp-jsonrpc, same record"]["rps"]
+    bare = results[f"bare aiohttp handler, same record ({size:,} B)"]["rps"]
     print(
-        f"   rpcsvc / stock aiohttp-jsonrpc = {served / results['stock']['rps']:.2f}x"
-        f"   (target >= 1.2x); rpcsvc / bare = {served / results['bare']['rps']:.2f}x"
+        f"   rpcsvc / stock aiohttp-jsonrpc (trivial) = {served / stock:.2f}x (target >= 1.2x); "
+        f"/ stock (same record) = {served / stock_record:.2f}x; / bare = {served / bare:.2f}x"
     )
 
 
@@ -199,22 +218,16 @@ def _init_vader() -> None:
 
 
 async def bench_tiny_tasks(
-    workers: int, texts: list[str], n: int = 10_000, batch: int = 500
+    workers: int, texts: list[str], rounds: int, n: int = 10_000, batch: int = 500
 ) -> None:
-    print(f"\n2. {n:,} tiny CPU tasks (one-post analyze_content), {workers} workers")
-    # Baseline: raw run_in_executor of the same VADER call, one pool call per task.
+    print(
+        f"\n2. {n:,} tiny CPU tasks (one-post analyze_content), {workers} workers, "
+        f"median of {rounds} interleaved rounds"
+    )
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(workers, initializer=_init_vader) as pool:
-        await asyncio.gather(
-            *(loop.run_in_executor(pool, _vader_one, "warm") for _ in range(workers * 4))
-        )
-        t0 = time.perf_counter()
-        await asyncio.gather(
-            *(loop.run_in_executor(pool, _vader_one, texts[i % len(texts)]) for i in range(n))
-        )
-        raw = n / (time.perf_counter() - t0)
     port = free_port()
     proc = start("rpcsvc", port, workers)
+    pool = ProcessPoolExecutor(workers, initializer=_init_vader)
     try:
         await wait_until_up(port)
         url = f"http://127.0.0.1:{port}/rpc"
@@ -226,55 +239,82 @@ async def bench_tiny_tasks(
                 ) as r:
                     return orjson.loads(await r.read())
 
+            async def raw_round() -> float:
+                """The baseline: raw run_in_executor of the same VADER call, a pool call each."""
+                t0 = time.perf_counter()
+                await asyncio.gather(
+                    *(
+                        loop.run_in_executor(pool, _vader_one, texts[i % len(texts)])
+                        for i in range(n)
+                    )
+                )
+                return n / (time.perf_counter() - t0)
+
             # A batch client: each batch of creates is followed by one batch of waits for the
             # same tasks, with a few batches in flight at once (as for the raw pool, where all
             # 10,000 calls are in flight).
-            in_flight = asyncio.Semaphore(4)
+            async def rpcsvc_round() -> float:
+                in_flight = asyncio.Semaphore(4)
 
-            async def one_batch(first: int) -> None:
-                numbers = range(first, min(n, first + batch))
-                async with in_flight:
-                    created = await post(
-                        [
-                            {
-                                "jsonrpc": "2.0",
-                                "id": i,
-                                "method": "task.create",
-                                "params": {
-                                    "type": "analyze_content",
+                async def one_batch(first: int) -> None:
+                    numbers = range(first, min(n, first + batch))
+                    async with in_flight:
+                        created = await post(
+                            [
+                                {
+                                    "jsonrpc": "2.0",
+                                    "id": i,
+                                    "method": "task.create",
                                     "params": {
-                                        "texts": [texts[i % len(texts)]],
-                                        "analysis_types": ["sentiment"],
+                                        "type": "analyze_content",
+                                        "params": {
+                                            "texts": [texts[i % len(texts)]],
+                                            "analysis_types": ["sentiment"],
+                                        },
                                     },
-                                },
-                            }
-                            for i in numbers
-                        ]
-                    )
-                    ids = [r["result"]["task_id"] for r in created]  # type: ignore[attr-defined]
-                    answers = await post(
-                        [
-                            {
-                                "jsonrpc": "2.0",
-                                "id": i,
-                                "method": "task.wait",
-                                "params": {"task_id": task_id, "timeout": 300},
-                            }
-                            for i, task_id in enumerate(ids)
-                        ]
-                    )
-                assert all(a["result"]["status"] == "completed" for a in answers)  # type: ignore[attr-defined]
+                                }
+                                for i in numbers
+                            ]
+                        )
+                        ids = [r["result"]["task_id"] for r in created]  # type: ignore[attr-defined]
+                        answers = await post(
+                            [
+                                {
+                                    "jsonrpc": "2.0",
+                                    "id": i,
+                                    "method": "task.wait",
+                                    "params": {"task_id": task_id, "timeout": 300},
+                                }
+                                for i, task_id in enumerate(ids)
+                            ]
+                        )
+                    assert all(a["result"]["status"] == "completed" for a in answers)  # type: ignore[attr-defined]
 
-            t0 = time.perf_counter()
-            await asyncio.gather(*(one_batch(first) for first in range(0, n, batch)))
-            served = n / (time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                await asyncio.gather(*(one_batch(first) for first in range(0, n, batch)))
+                return n / (time.perf_counter() - t0)
 
+            await asyncio.gather(
+                *(loop.run_in_executor(pool, _vader_one, "warm") for _ in range(workers * 4))
+            )
+            raw_runs, served_runs = [], []
+            for _ in range(rounds):
+                raw_runs.append(await raw_round())
+                served_runs.append(await rpcsvc_round())
+            raw, served = statistics.median(raw_runs), statistics.median(served_runs)
             print(f"   raw run_in_executor, ProcessPoolExecutor({workers}): {raw:>9,.0f} tasks/s")
             print(
                 f"   rpcsvc over JSON-RPC (batches of {batch}, 4 in flight, created and waited): "
                 f"{served:>9,.0f} tasks/s"
             )
-            print(f"   rpcsvc / raw = {served / raw:.2f}x   (target >= 1.5x)")
+            print(
+                f"   rpcsvc / raw = {served / raw:.2f}x   (target >= 1.5x; rounds: "
+                + ", ".join(
+                    f"{s:,.0f}/{r:,.0f} = {s / r:.2f}x"
+                    for s, r in zip(served_runs, raw_runs, strict=True)
+                )
+                + ")"
+            )
 
             print("\n3. one trivial task's create -> completed round trip over RPC (sequential)")
             samples = []
@@ -308,6 +348,7 @@ async def bench_tiny_tasks(
                 f"{statistics.quantiles(samples, n=100)[98]:.2f} ms   (target p50 <= 2 ms)"
             )
     finally:
+        pool.shutdown()
         proc.terminate()
         proc.wait()
 
@@ -383,7 +424,7 @@ def load_texts() -> list[str]:
     return [b for b in bodies if b and b not in ("[deleted]", "[removed]")]
 
 
-async def main(workers: int, seconds: int, parts: set[str]) -> None:
+async def main(workers: int, seconds: int, rounds: int, parts: set[str]) -> None:
     texts = load_texts()
     print(
         f"rpcsvc core benchmark - {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
@@ -391,26 +432,28 @@ async def main(workers: int, seconds: int, parts: set[str]) -> None:
     )
     if "http" in parts:
         if shutil.which("wrk"):
-            await bench_http(workers, seconds)
+            await bench_http(workers, seconds, rounds)
         else:
             print("\n1. skipped: wrk not installed (apt-get install wrk)")
     if "tiny" in parts:
-        await bench_tiny_tasks(workers, texts)
+        await bench_tiny_tasks(workers, texts, rounds)
     if "bulk" in parts:
         await bench_bulk(workers, texts)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1].startswith("--serve-"):
-        {"--serve-bare": serve_bare, "--serve-stock": serve_stock}[sys.argv[1]](int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1].startswith("--serve-"):
+        serve = {"--serve-bare": serve_bare, "--serve-stock": serve_stock}[sys.argv[1]]
+        serve(int(sys.argv[2]), sys.argv[3])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=4, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per server (median)")
     parser.add_argument(
         "--only",
         default="http,tiny,bulk",
         help="comma-separated parts to run: http (1), tiny (2 and 3), bulk (4)",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.workers, args.seconds, set(args.only.split(","))))
+    asyncio.run(main(args.workers, args.seconds, args.rounds, set(args.only.split(","))))

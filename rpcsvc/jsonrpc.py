@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import logging
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,12 @@ from .registry import compile_schema, validate_schema
 
 log = logging.getLogger(__name__)
 
-_MISSING: Any = object()
+
+class _Missing:
+    """An absent member (``None`` is a value: a null id, a null param)."""
+
+
+_MISSING: Any = _Missing()
 
 # Called once per request object with (method, error code or None, seconds): the metrics hook.
 # ``method`` is the method's name, UNKNOWN_METHOD or INVALID_REQUEST, so that callers cannot
@@ -63,12 +69,31 @@ class Method:
     errors: list[type[errors.RpcsvcError]] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
     validators: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    _checks: tuple[tuple[str, type | None, Callable[[Any], Any], Any], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    _names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # What bind() walks on every call: a value of a bare {"type": ...} schema's own JSON
+        # type is taken without calling the compiled validator.
+        checks = tuple(
+            (p.name, _plain_type(p.schema), self.validators[p.name], p.default) for p in self.params
+        )
+        object.__setattr__(self, "_checks", checks)
+        object.__setattr__(self, "_names", frozenset(p.name for p in self.params))
 
     def bind(self, params: Any) -> dict[str, Any]:
         """Positional or named params -> validated keyword arguments, or InvalidParams."""
-        if params is _MISSING:
-            params = {}
-        if isinstance(params, list):
+        if type(params) is dict:
+            given = params
+            if not given.keys() <= self._names:
+                unknown = next(k for k in given if k not in self._names)
+                known = ", ".join(p.name for p in self.params)
+                raise errors.InvalidParams(unknown, f"unknown parameter (known: {known})")
+        elif params is _MISSING:
+            given = {}
+        else:
             if len(params) > len(self.params):
                 raise errors.InvalidParams(
                     "params",
@@ -76,23 +101,25 @@ class Method:
                     f"got {len(params)}",
                 )
             given = {p.name: value for p, value in zip(self.params, params, strict=False)}
-        else:
-            given = params
-            unknown = [k for k in given if k not in self.validators]
-            if unknown:
-                known = ", ".join(p.name for p in self.params)
-                raise errors.InvalidParams(unknown[0], f"unknown parameter (known: {known})")
         kwargs: dict[str, Any] = {}
-        for param in self.params:
-            value = given.get(param.name, _MISSING)
+        for name, plain, validator, default in self._checks:
+            value = given.get(name, _MISSING)
             if value is _MISSING:
-                if param.required:
-                    raise errors.InvalidParams(param.name, "is required")
-                kwargs[param.name] = param.default
-                continue
-            validate_schema(self.validators[param.name], value, root=param.name)
-            kwargs[param.name] = value
+                if default is _MISSING:
+                    raise errors.InvalidParams(name, "is required")
+                value = default
+            elif type(value) is not plain:
+                validate_schema(validator, value, root=name)
+            kwargs[name] = value
         return kwargs
+
+
+_PLAIN_TYPES: dict[str, type] = {"string": str, "object": dict, "array": list, "boolean": bool}
+
+
+def _plain_type(schema: dict[str, Any]) -> type | None:
+    kind = schema.get("type")
+    return _PLAIN_TYPES.get(kind) if isinstance(kind, str) and len(schema) == 1 else None
 
 
 class MethodTable:
@@ -128,30 +155,11 @@ class MethodTable:
                 result=result,
                 errors=errors or [],
                 examples=examples or [],
-                validators={p.name: _param_validator(p.schema) for p in params},
+                validators={p.name: compile_schema(p.schema) for p in params},
             )
             return handler
 
         return register
-
-
-_PLAIN_TYPES: dict[Any, type] = {"string": str, "object": dict, "array": list, "boolean": bool}
-
-
-def _param_validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
-    """The schema's validator; for a bare ``{"type": ...}`` a type check in front of it (a
-    call's ``task_id`` or ``params`` is checked thousands of times a second), the full one
-    still writing the message when the check fails."""
-    full = compile_schema(schema)
-    kind = schema.get("type")
-    plain = _PLAIN_TYPES.get(kind) if isinstance(kind, str) and len(schema) == 1 else None
-    if plain is None:
-        return full
-
-    def check(value: Any) -> Any:
-        return value if type(value) is plain else full(value)
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -248,36 +256,30 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
     when the handler returned an awaitable."""
     start = time.perf_counter()
     error: errors.RpcsvcError
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         error = errors.InvalidRequest("Invalid Request: not an object")
         return _rejected(error, observers, start)
     request_id = message.get("id", _MISSING)
-    if request_id is not _MISSING and (
-        isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None)
-    ):
+    if type(request_id) not in _ID_TYPES:
         error = errors.InvalidRequest("Invalid Request: id must be a string, number or null")
         return _rejected(error, observers, start)
-    reply_id = None if request_id is _MISSING else request_id
-    problem = _request_problem(message)
-    if problem:
-        error = errors.InvalidRequest(f"Invalid Request: {problem}")
-        return _rejected(error, observers, start, reply_id)
     is_notification = request_id is _MISSING
-    method = table.get(message["method"])
+    reply_id = None if is_notification else request_id
+    name = message.get("method")
+    params = message.get("params", _MISSING)
+    if message.get("jsonrpc") != "2.0" or type(name) is not str or type(params) not in _PARAMS:
+        error = errors.InvalidRequest(f"Invalid Request: {_request_problem(message)}")
+        return _rejected(error, observers, start, reply_id)
+    method = table.get(name)
     if method is None:
         _observe(observers, UNKNOWN_METHOD, errors.MethodNotFound.code, start)
         if is_notification:
             return None
-        return _error_response(
-            reply_id,
-            errors.MethodNotFound(
-                f"Method not found: {message['method']!r}", data={"method": message["method"]}
-            ),
-        )
+        error = errors.MethodNotFound(f"Method not found: {name!r}", data={"method": name})
+        return _error_response(reply_id, error)
     try:
-        kwargs = method.bind(message.get("params", _MISSING))
-        result = method.handler(context, **kwargs)
-        if asyncio.isfuture(result) or asyncio.iscoroutine(result):
+        result = method.handler(context, **method.bind(params))
+        if isinstance(result, _AWAITABLE):
             # only what must wait pays for a future (and a coroutine for a task)
             future = asyncio.ensure_future(result)
             return _Waiting(method, future, reply_id, is_notification, observers, start)
@@ -285,8 +287,15 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
         error = _as_rpc_error(exc, method)
         _observe(observers, method.name, error.code, start)
         return None if is_notification else _error_response(reply_id, error)
-    _observe(observers, method.name, None, start)
+    if observers:
+        _observe(observers, method.name, None, start)
     return None if is_notification else {"jsonrpc": "2.0", "result": result, "id": reply_id}
+
+
+# Exact types as orjson parses them (a bool is not an id, though bool subclasses int).
+_ID_TYPES = frozenset({str, int, float, type(None), _Missing})
+_PARAMS = frozenset({dict, list, _Missing})
+_AWAITABLE = (asyncio.Future, types.CoroutineType)
 
 
 class _Waiting:
@@ -343,14 +352,12 @@ def _rejected(
     return _error_response(reply_id, error)
 
 
-def _request_problem(message: dict[str, Any]) -> str | None:
+def _request_problem(message: dict[str, Any]) -> str:
     if message.get("jsonrpc") != "2.0":
         return 'member "jsonrpc" must be exactly "2.0"'
     if not isinstance(message.get("method"), str):
         return 'member "method" must be a string'
-    if "params" in message and not isinstance(message["params"], list | dict):
-        return 'member "params" must be an array or an object'
-    return None
+    return 'member "params" must be an array or an object'
 
 
 def _as_rpc_error(exc: Exception, method: Method) -> errors.RpcsvcError:

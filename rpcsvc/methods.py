@@ -13,7 +13,7 @@ from . import errors
 from .config import Settings
 from .jsonrpc import MethodTable, Param
 from .manager import TaskManager
-from .task import PRIORITY_LABELS, TaskStatus
+from .task import PRIORITY_LABELS, Task, TaskStatus
 
 methods = MethodTable()
 
@@ -71,10 +71,16 @@ TASK_SCHEMA: dict[str, Any] = {
 TASK_ID = Param("task_id", {"type": "string"}, "Id returned by task.create")
 
 
-def _task_id(value: str) -> str:
-    if not _UUID.match(value):
-        raise errors.InvalidParams("task_id", "must be a task id (a UUID4 string)", value=value)
-    return value
+def _task(ctx: RpcContext, task_id: str) -> Task:
+    """The task; a malformed id is InvalidParams, checked only when no task has it."""
+    try:
+        return ctx.manager.get(task_id)
+    except errors.TaskNotFound:
+        if not _UUID.match(task_id):
+            raise errors.InvalidParams(
+                "task_id", "must be a task id (a UUID4 string)", value=task_id
+            ) from None
+        raise
 
 
 @methods.method(
@@ -127,7 +133,7 @@ def task_create(
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
 def task_status(ctx: RpcContext, task_id: str) -> Record:
-    return ctx.manager.get(_task_id(task_id)).to_json()
+    return _task(ctx, task_id).to_json()
 
 
 @methods.method(
@@ -173,7 +179,7 @@ def task_list(
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
 def task_cancel(ctx: RpcContext, task_id: str) -> Record:
-    return ctx.manager.cancel(_task_id(task_id)).to_json()
+    return ctx.manager.cancel(_task(ctx, task_id).task_id).to_json()
 
 
 @methods.method(
@@ -192,7 +198,7 @@ def task_cancel(ctx: RpcContext, task_id: str) -> Record:
     errors=[errors.TaskNotFound, errors.TaskEvicted],
 )
 def task_wait(ctx: RpcContext, task_id: str, timeout: float) -> Record | asyncio.Future[Record]:
-    task = ctx.manager.get(_task_id(task_id))
+    task = _task(ctx, task_id)
     if task.finished or timeout == 0:
         return task.to_json()  # answered at once
     return task.record_when_finished(timeout)

@@ -20,6 +20,7 @@ mode with ``synchronous=NORMAL`` survives a process crash; a power cut may lose 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -55,7 +56,7 @@ _UPSERT = "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?)"
 _EVICT = f"INSERT OR REPLACE INTO tasks (task_id, seq, status) VALUES (?, 0, '{EVICTED}')"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
-Row = tuple[str, int, str, float, "float | None", "float | None", dict[str, Any]]
+Row = tuple[str, int, str, float, "float | None", "float | None", "dict[str, Any] | bytes"]
 
 
 @dataclass
@@ -211,6 +212,13 @@ class StateFile:
 def _row(task: Task) -> Row:
     # Taken on the loop: a new dict whose values are never mutated afterwards (records are
     # replaced, not edited), so the writer thread may serialise it later.
+    record: dict[str, Any] | bytes | None = None
+    if task.finished:
+        # a finished record's JSON is made once and kept by the task: written as it is
+        with contextlib.suppress(TypeError):  # (a result that is not JSON is not kept)
+            record = task.record_json()
+    if record is None:
+        record = task.to_dict(with_result=False)
     return (
         task.task_id,
         task.seq,
@@ -218,12 +226,14 @@ def _row(task: Task) -> Row:
         task.created_at,
         task.started_at,
         task.finished_at,
-        task.to_dict(with_result=task.finished),
+        record,
     )
 
 
 def _row_values(row: Row) -> tuple[Any, ...]:
-    return (*row[:6], orjson.dumps(row[6], option=_JSON_OPTIONS))
+    record = row[6]
+    blob = record if isinstance(record, bytes) else orjson.dumps(record, option=_JSON_OPTIONS)
+    return (*row[:6], blob)
 
 
 def _task_from_row(
@@ -252,6 +262,7 @@ def _task_from_row(
     task.progress = record.get("progress")
     task.result = record.get("result")
     task.error = record.get("error")
+    task.compact()
     return task
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 from datetime import datetime
 
 import pytest
@@ -12,6 +14,7 @@ from rpcsvc import errors
 from tests.conftest import Service, StartService
 
 TEXTS = ["I love this candidate!", "This policy is a disaster.", "The vote is on Tuesday."]
+SENTIMENT = {"analysis_types": ["sentiment"]}
 
 
 def _expected_rows(texts: list[str], ids: list[object]) -> list[dict[str, object]]:
@@ -219,6 +222,67 @@ async def test_wait_returns_current_record_at_its_timeout(service: Service) -> N
     assert waited["status"] == "running"
     assert waited["finished_at"] is None
     await service.rpc.cancel(task["task_id"])
+
+
+async def test_waits_in_one_batch_each_end_on_their_own(service: Service) -> None:
+    # Given a running task
+    task = await service.rpc.create("debug.sleep", {"seconds": 30})
+    task_id = task["task_id"]
+    # When one batch waits for it with two short timeouts
+    short = await service.rpc.batch(
+        [("task.wait", {"task_id": task_id, "timeout": t}) for t in (0.05, 0.1)]
+    )
+    # Then both answer the running record, and nobody is left waiting on the server
+    assert [r["status"] for r in short] == ["running", "running"]
+    assert service.manager.get(task_id).waiting == 0
+    # When one batch waits for it, cancels it, and waits again
+    answers = await service.rpc.batch(
+        [
+            ("task.wait", {"task_id": task_id, "timeout": 30}),
+            ("task.cancel", {"task_id": task_id}),
+            ("task.wait", {"task_id": task_id, "timeout": 30}),
+        ]
+    )
+    # Then the first wait ends with the cancel, and all three answer the same final record
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["status"] == "cancelled"
+    assert service.manager.get(task_id).waiting == 0
+
+
+async def test_finished_tasks_hold_little_memory(service: Service) -> None:
+    # Given a warmed-up service and 2,000 distinct texts of 200 characters
+    texts = [f"{i:05d} " + "a fair vote, a good debate. " * 7 for i in range(2000)]
+    await service.rpc.batch(
+        [("task.create", {"type": "analyze_content", "params": {"texts": [t]}}) for t in TEXTS]
+    )
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        # When each is analysed by a task of its own, created and waited for in batches
+        for start in range(0, len(texts), 500):
+            created = await service.rpc.batch(
+                [
+                    (
+                        "task.create",
+                        {"type": "analyze_content", "params": {"texts": [t], **SENTIMENT}},
+                    )
+                    for t in texts[start : start + 500]
+                ]
+            )
+            done = await service.rpc.batch(
+                [("task.wait", {"task_id": c["task_id"], "timeout": 60}) for c in created]
+            )
+            assert {d["status"] for d in done} == {"completed"}
+        del created, done
+        gc.collect()
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(texts)
+    finally:
+        tracemalloc.stop()
+    # Then a finished task holds under 6 KiB (4.5 KiB measured): its result is kept only in
+    # its record's JSON (the result's Python objects as well: 7.3 KiB), a copy of exactly its
+    # length (orjson's own bytes object keeps its 8 KiB write buffer: 10.4 KiB)
+    assert held < 6 * 1024
 
 
 async def test_wait_rejects_timeout_over_300(service: Service) -> None:
