@@ -14,7 +14,6 @@ from rpcsvc import errors
 from tests.conftest import Service, StartService
 
 TEXTS = ["I love this candidate!", "This policy is a disaster.", "The vote is on Tuesday."]
-SENTIMENT = {"analysis_types": ["sentiment"]}
 
 
 def _expected_rows(texts: list[str], ids: list[object]) -> list[dict[str, object]]:
@@ -252,6 +251,7 @@ async def test_waits_in_one_batch_each_end_on_their_own(service: Service) -> Non
 async def test_finished_tasks_hold_little_memory(service: Service) -> None:
     # Given a warmed-up service and 2,000 distinct texts of 200 characters
     texts = [f"{i:05d} " + "a fair vote, a good debate. " * 7 for i in range(2000)]
+    only = {"analysis_types": ["sentiment"]}
     await service.rpc.batch(
         [("task.create", {"type": "analyze_content", "params": {"texts": [t]}}) for t in TEXTS]
     )
