@@ -265,7 +265,7 @@ async def test_finished_tasks_hold_little_memory(service: Service) -> None:
                 [
                     (
                         "task.create",
-                        {"type": "analyze_content", "params": {"texts": [t], **SENTIMENT}},
+                        {"type": "analyze_content", "params": {"texts": [t], **only}},
                     )
                     for t in texts[start : start + 500]
                 ]
