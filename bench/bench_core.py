@@ -29,6 +29,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RPCSVC_SHARED", ROOT.parent / "shared"))
+# The server under test logs warnings only: at INFO each task writes three transition lines.
+SERVER_LOG_LEVEL = "warning"
 
 
 # --- servers under test (each in its own process) ------------------------------------------
@@ -101,7 +103,7 @@ def start(kind: str, port: int, workers: int, record_file: str = "") -> subproce
             "--workers",
             str(workers),
             "--log-level",
-            "warning",
+            SERVER_LOG_LEVEL,
         ]
     else:
         cmd = [sys.executable, __file__, f"--serve-{kind}", str(port), record_file]
@@ -455,5 +457,9 @@ if __name__ == "__main__":
         default="http,tiny,bulk",
         help="comma-separated parts to run: http (1), tiny (2 and 3), bulk (4)",
     )
+    parser.add_argument(
+        "--log-level", default=SERVER_LOG_LEVEL, help="the rpcsvc server's --log-level"
+    )
     args = parser.parse_args()
+    SERVER_LOG_LEVEL = args.log_level
     asyncio.run(main(args.workers, args.seconds, args.rounds, set(args.only.split(","))))

@@ -194,12 +194,14 @@ class RpcView(JSONRPCView):
             )
 
     async def post(self) -> web.Response:
-        await self.authorize()
-        binding = self.request.app[RPC_KEY]
+        request = self.request
+        binding = request.app[RPC_KEY]
+        if binding.token is not None:
+            await self.authorize()
         try:
-            body = await self.request.read()
+            body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
-            limit = self.request.app._client_max_size
+            limit = request.app._client_max_size
             error = errors.LimitExceeded(
                 f"Request body exceeds max_body_mib ({limit} bytes)",
                 data={"limit": "max_body_mib", "max_bytes": limit},

@@ -22,6 +22,7 @@ import logging
 import signal
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from .app import MANAGER_KEY, create_app
 from .config import Settings
@@ -46,7 +47,12 @@ async def serve_until_signalled(settings: Settings) -> None:
     """Run the app on ``settings.host``/``port`` until SIGTERM or SIGINT, then stop cleanly."""
     app = create_app(settings)
     manager = app[MANAGER_KEY]
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HTTP_DRAIN_TIMEOUT)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=HTTP_DRAIN_TIMEOUT,
+        access_log=access_logger if settings.access_log else None,
+    )
     await runner.setup()
     loop = asyncio.get_running_loop()
     signals: asyncio.Queue[str] = asyncio.Queue()

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
 from rpcsvc.client import RpcClient
-from rpcsvc.logs import JsonFormatter, add_task_fields
+from rpcsvc.logs import BatchingStreamHandler, JsonFormatter, add_task_fields
 from tests.conftest import Service
 
 
@@ -85,12 +87,13 @@ async def _json_lines(stream: asyncio.StreamReader, until: str) -> list[dict[str
     return entries
 
 
-async def test_serve_with_log_format_json_writes_one_object_a_line() -> None:
-    # Given `rpcsvc serve --log-format json` on a free port
+@pytest.mark.parametrize("access_log", [False, True])
+async def test_serve_with_log_format_json_writes_one_object_a_line(access_log: bool) -> None:
+    # Given `rpcsvc serve --log-format json` on a free port, with or without the access log
     port = _free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rpcsvc.cli", "serve", "--port", str(port), "--workers", "1",
-        "--log-format", "json", "--log-level", "info",
+        "--log-format", "json", "--log-level", "info", "--access-log", str(access_log),
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert server.stderr is not None
@@ -115,3 +118,50 @@ async def test_serve_with_log_format_json_writes_one_object_a_line() -> None:
     ]
     assert transitions[2]["duration"] >= 0
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["time"]) for e in rest)
+    # And HTTP requests are logged only when the access log is on
+    requests = [e["message"] for e in rest if e["logger"] == "aiohttp.access"]
+    if access_log:
+        assert requests and all('"POST /rpc HTTP/1.1" 200' in m for m in requests)
+    else:
+        assert requests == []
+
+
+@pytest.fixture
+def batching_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("tests.batching")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    yield log, stream
+    log.removeHandler(handler)
+
+
+async def test_lines_are_written_in_batches_and_warnings_at_once(
+    batching_log: tuple[logging.Logger, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, stream = batching_log
+    monkeypatch.setattr(BatchingStreamHandler, "FLUSH_INTERVAL", 0)
+    # When two INFO lines are logged on the loop, nothing is written yet
+    log.info("one")
+    log.info("two")
+    assert stream.getvalue() == ""
+    # When a warning follows, the three are written at once, in order
+    log.warning("three")
+    assert stream.getvalue() == "INFO one\nINFO two\nWARNING three\n"
+    # When another INFO line is logged, the loop writes it on its next turns
+    log.info("four")
+    assert stream.getvalue().endswith("three\n")
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "INFO one\nINFO two\nWARNING three\nINFO four\n"
+
+
+def test_lines_logged_where_no_loop_runs_are_written_at_once(
+    batching_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, stream = batching_log
+    log.info("start-up")
+    assert stream.getvalue() == "INFO start-up\n"
