@@ -224,6 +224,9 @@ class ProcessExecutor:
             os.kill(pid, signal.SIGKILL)
 
     def _on_pool_done(self, job: Job, pool_future: concurrent.futures.Future[list[Any]]) -> None:
+        # The pool future's callback holds the job and the job held the pool future: a cycle
+        # that kept every merged job's calls and results alive until a garbage collection.
+        job.pool_future = None
         if job.future.done():
             return
         if job.pid is None:
