@@ -10,6 +10,7 @@ for a report, whose rendering runs as a pool finish step.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
     size = context.settings.chunk_size
     if len(items) <= size:
         return Plan(chunks=[Call(content.analyze_posts, (items, options), max(len(items), 1))])
+    if options.with_rows and not options.wants("topics"):
+        options = dataclasses.replace(options, rows_as_json=True)
     chunks = []
     if options.whole_set:
         # First in the queue: the longest single call starts while the chunks share the rest.

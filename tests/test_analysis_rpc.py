@@ -148,6 +148,13 @@ async def test_chunked_task_gives_the_one_chunk_result(
     # And detail "summary" gives the same aggregates without the rows
     summary = await chunked_server.rpc.run("analyze_content", {**params, "detail": "summary"})
     assert summary["result"] == {k: v for k, v in whole["result"].items() if k != "posts"}
+    # And without topics (the chunks then send their rows as JSON, joined as they are) too
+    untopical = {"posts": posts, "analysis_types": ["sentiment", "entities", "keywords"]}
+    whole = await whole_server.rpc.run("analyze_content", untopical)
+    chunked = await chunked_server.rpc.run("analyze_content", untopical)
+    assert chunked["progress"] == {"done": 5000, "total": 5000}
+    assert len(chunked["result"]["posts"]) == 2500
+    assert chunked["result"] == whole["result"]
 
 
 async def test_relationships_on_the_reddit_comments(

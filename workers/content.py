@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from workers import entities, entity_counts, sentiment, sentiment_summary
 from workers.text import HASHTAG_RE
 
@@ -32,6 +34,10 @@ class ContentOptions:
     k: int | None = None  # topics; None: chosen from the data
     top_n: int = 20  # entries in the entities, hashtags and keywords lists
     seed: int = 0
+    # Chunks hand their rows back as JSON text, which the server's merge joins without making
+    # a dict per row (a bulk task's rows are then never Python objects in the server). Not
+    # with topics: each row's topic comes from the whole-set step, after the chunks.
+    rows_as_json: bool = False
 
     def wants(self, analysis_type: str) -> bool:
         return analysis_type in self.analysis_types
@@ -83,6 +89,8 @@ def analyze_chunk(items: Sequence[Item], options: ContentOptions) -> dict[str, A
         if options.with_rows:
             rows.append(row)
     partial: dict[str, Any] = {"kind": "posts", "count": len(items), "rows": rows}
+    if options.rows_as_json:
+        partial["rows"] = orjson.dumps(rows)
     if want_sentiment:
         created = [moment for _, _, moment in items]
         partial["sentiment"] = sentiment_summary.summarize_sentiment(scores, created)
@@ -133,7 +141,10 @@ def merge_chunks(options: ContentOptions, partials: list[dict[str, Any]]) -> dic
     whole: dict[str, Any] = next((p for p in partials if p["kind"] == "whole_set"), {})
     count = sum(p["count"] for p in chunks)
     result: dict[str, Any] = {}
-    if options.with_rows:
+    if options.with_rows and options.rows_as_json:
+        arrays = [chunk["rows"][1:-1] for chunk in chunks if len(chunk["rows"]) > 2]
+        result["posts"] = orjson.Fragment(b"[" + b",".join(arrays) + b"]")
+    elif options.with_rows:
         rows = [row for chunk in chunks for row in chunk["rows"]]
         assignments = whole.get("assignments")
         if assignments is not None:
