@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -46,7 +48,7 @@ def configure_logging(
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = BatchingStreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     handler.addFilter(add_task_fields)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
@@ -101,14 +103,45 @@ class BatchingStreamHandler(logging.StreamHandler):
             super().flush()
 
 
+class _SecondCache:
+    """``strftime`` of a timestamp's whole second, made once per second (per format)."""
+
+    def __init__(self, render: Callable[[int], str]) -> None:
+        self._render = render
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, timestamp: float) -> str:
+        second = int(timestamp)
+        if second != self._second:
+            self._second, self._text = second, self._render(second)
+        return self._text
+
+
+class TextFormatter(logging.Formatter):
+    """logging.Formatter with its time (local, ``2026-12-03 14:53:26,382``) made once a second."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._seconds = _SecondCache(
+            lambda s: time.strftime(self.default_time_format, self.converter(s))
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        return f"{self._seconds(record.created)},{int(record.msecs):03d}"
+
+
+_utc_seconds = _SecondCache(lambda s: datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, the record's extras, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "time": f"{_utc_seconds(record.created)}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
