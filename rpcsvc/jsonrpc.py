@@ -248,7 +248,7 @@ async def handle_body(
         return _dumps(replies) if replies else None
     answer = _dispatch(message, table, context, observers)
     if type(answer) is _Waiting:
-        await asyncio.wait([answer.future])
+        await asyncio.gather(answer.future, return_exceptions=True)  # cancelled with the request
         answer = answer.answer()
     return None if answer is None else _dumps(answer)
 
