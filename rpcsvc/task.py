@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
@@ -317,7 +318,9 @@ class Task:
     async def wait(self, timeout: float) -> None:
         """Wait until the task is finished or ``timeout`` seconds pass, whichever is first."""
         if not self.finished:
-            await self.record_when_finished(timeout)
+            # the end is what is waited for here, not the record (whose result may not be JSON)
+            with contextlib.suppress(TypeError):
+                await self.record_when_finished(timeout)
 
     def to_dict(self, *, with_result: bool = True) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -14,6 +14,7 @@ from rpcsvc import errors
 from tests.conftest import Service, StartService
 
 TEXTS = ["I love this candidate!", "This policy is a disaster.", "The vote is on Tuesday."]
+SENTIMENT_ONLY = {"analysis_types": ["sentiment"]}
 
 
 def _expected_rows(texts: list[str], ids: list[object]) -> list[dict[str, object]]:
@@ -394,3 +395,23 @@ async def test_python_api_schedule_methods(service: Service) -> None:
     assert report["url"] == f"/reports/{report_id}"
     statuses = [(await service.rpc.status(i))["status"] for i in (content_id, graph_id, report_id)]
     assert statuses == ["completed"] * 3
+
+
+async def test_result_that_is_not_json_is_reported_when_read(service: Service) -> None:
+    # Given a Python caller's task whose function returns what JSON cannot hold (a set), and a
+    # waiter on its record from before it ran
+    manager = service.manager
+    odd = manager.create_task(frozenset, [[1, 2]])
+    record = manager.get(odd).record_when_finished(30)
+    # When it runs, beside an ordinary task
+    assert await manager.execute_task_sync(odd) == frozenset({1, 2})
+    ok = await service.rpc.run("analyze_content", {"texts": ["fine"], **SENTIMENT_ONLY})
+    # Then it completed, with its Python result; its record cannot be made, which the waiter
+    # and JSON-RPC readers are told (an internal error); the other task is unharmed
+    assert manager.get(odd).status.value == "completed"
+    with pytest.raises(TypeError):
+        await record
+    for method in ("task.status", "task.wait"):
+        with pytest.raises(errors.InternalError):
+            await service.rpc.call(method, task_id=odd)
+    assert ok["status"] == "completed"
