@@ -11,8 +11,8 @@ from typing import Any
 
 from . import errors
 from .content import MAX_LIST_LIMIT, ContentStore, store_of, validate_posts
-from .jsonrpc import Param
 from .methods import RpcContext, methods
+from .methodtable import Param
 
 # Validating costs ~10 us a post (bench/bench_collection.py): past this many posts (~20 ms),
 # a thread does it, so the loop keeps answering other calls (pure Python: it yields the GIL).

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__, errors
-from .jsonrpc import Method, MethodTable, Param
 from .methods import RpcContext, methods
+from .methodtable import Method, MethodTable, Param
 from .registry import TaskRegistry
 
 OPENRPC_VERSION = "1.3.2"

@@ -23,16 +23,10 @@ from aiohttp import web
 from aiohttp_jsonrpc.handler import JSONRPCView
 
 from . import errors
-from .registry import compile_schema, validate_schema
+from .methodtable import MISSING, Method, MethodTable, Missing
 
 log = logging.getLogger(__name__)
 
-
-class _Missing:
-    """An absent member (``None`` is a value: a null id, a null param)."""
-
-
-_MISSING: Any = _Missing()
 
 # Called once per request object with (method, error code or None, seconds): the metrics hook.
 # ``method`` is the method's name, UNKNOWN_METHOD or INVALID_REQUEST, so that callers cannot
@@ -41,125 +35,6 @@ Observer = Callable[[str, "int | None", float], None]
 UNKNOWN_METHOD = "<unknown>"
 INVALID_REQUEST = "<invalid>"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-@dataclass(frozen=True)
-class Param:
-    """One named parameter of a method, with its JSON Schema and default."""
-
-    name: str
-    schema: dict[str, Any]
-    description: str = ""
-    default: Any = _MISSING
-
-    @property
-    def required(self) -> bool:
-        return self.default is _MISSING
-
-
-@dataclass(frozen=True)
-class Method:
-    """A JSON-RPC method: its handler and everything ``rpc.discover`` says about it."""
-
-    name: str
-    handler: Callable[..., Any]
-    params: list[Param]
-    summary: str
-    result: dict[str, Any]
-    errors: list[type[errors.RpcsvcError]] = field(default_factory=list)
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    validators: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
-    _checks: tuple[tuple[str, type | None, Callable[[Any], Any], Any], ...] = field(
-        init=False, repr=False, compare=False
-    )
-    _names: frozenset[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # What bind() walks on every call: a value of a bare {"type": ...} schema's own JSON
-        # type is taken without calling the compiled validator.
-        checks = tuple(
-            (p.name, _plain_type(p.schema), self.validators[p.name], p.default) for p in self.params
-        )
-        object.__setattr__(self, "_checks", checks)
-        object.__setattr__(self, "_names", frozenset(p.name for p in self.params))
-
-    def bind(self, params: Any) -> dict[str, Any]:
-        """Positional or named params -> validated keyword arguments, or InvalidParams."""
-        if type(params) is dict:
-            given = params
-            if not given.keys() <= self._names:
-                unknown = next(k for k in given if k not in self._names)
-                known = ", ".join(p.name for p in self.params)
-                raise errors.InvalidParams(unknown, f"unknown parameter (known: {known})")
-        elif params is _MISSING:
-            given = {}
-        else:
-            if len(params) > len(self.params):
-                raise errors.InvalidParams(
-                    "params",
-                    f"{self.name} takes at most {len(self.params)} positional params, "
-                    f"got {len(params)}",
-                )
-            given = {p.name: value for p, value in zip(self.params, params, strict=False)}
-        kwargs: dict[str, Any] = {}
-        for name, plain, validator, default in self._checks:
-            value = given.get(name, _MISSING)
-            if value is _MISSING:
-                if default is _MISSING:
-                    raise errors.InvalidParams(name, "is required")
-                value = default
-            elif type(value) is not plain:
-                validate_schema(validator, value, root=name)
-            kwargs[name] = value
-        return kwargs
-
-
-_PLAIN_TYPES: dict[str, type] = {"string": str, "object": dict, "array": list, "boolean": bool}
-
-
-def _plain_type(schema: dict[str, Any]) -> type | None:
-    kind = schema.get("type")
-    return _PLAIN_TYPES.get(kind) if isinstance(kind, str) and len(schema) == 1 else None
-
-
-class MethodTable:
-    """Methods by name; the same table dispatches calls and generates the OpenRPC document."""
-
-    def __init__(self) -> None:
-        self._methods: dict[str, Method] = {}
-
-    def __iter__(self) -> Any:
-        return iter(self._methods.values())
-
-    def get(self, name: str) -> Method | None:
-        return self._methods.get(name)
-
-    def method(
-        self,
-        name: str,
-        *,
-        summary: str,
-        params: list[Param],
-        result: dict[str, Any],
-        errors: list[type[errors.RpcsvcError]] | None = None,
-        examples: list[dict[str, Any]] | None = None,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-            if name in self._methods:
-                raise ValueError(f"method {name!r} is already registered")
-            self._methods[name] = Method(
-                name=name,
-                handler=handler,
-                params=params,
-                summary=summary,
-                result=result,
-                errors=errors or [],
-                examples=examples or [],
-                validators={p.name: compile_schema(p.schema) for p in params},
-            )
-            return handler
-
-        return register
 
 
 @dataclass(frozen=True)
@@ -261,14 +136,14 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
     if type(message) is not dict:
         error = errors.InvalidRequest("Invalid Request: not an object")
         return _rejected(error, observers, start)
-    request_id = message.get("id", _MISSING)
+    request_id = message.get("id", MISSING)
     if type(request_id) not in _ID_TYPES:
         error = errors.InvalidRequest("Invalid Request: id must be a string, number or null")
         return _rejected(error, observers, start)
-    is_notification = request_id is _MISSING
+    is_notification = request_id is MISSING
     reply_id = None if is_notification else request_id
     name = message.get("method")
-    params = message.get("params", _MISSING)
+    params = message.get("params", MISSING)
     if message.get("jsonrpc") != "2.0" or type(name) is not str or type(params) not in _PARAMS:
         error = errors.InvalidRequest(f"Invalid Request: {_request_problem(message)}")
         return _rejected(error, observers, start, reply_id)
@@ -295,8 +170,8 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
 
 
 # Exact types as orjson parses them (a bool is not an id, though bool subclasses int).
-_ID_TYPES = frozenset({str, int, float, type(None), _Missing})
-_PARAMS = frozenset({dict, list, _Missing})
+_ID_TYPES = frozenset({str, int, float, type(None), Missing})
+_PARAMS = frozenset({dict, list, Missing})
 _AWAITABLE = (asyncio.Future, types.CoroutineType)
 
 

@@ -11,8 +11,8 @@ import orjson
 
 from . import errors
 from .config import Settings
-from .jsonrpc import MethodTable, Param
 from .manager import TaskManager
+from .methodtable import MethodTable, Param
 from .task import PRIORITY_LABELS, Task, TaskStatus
 
 methods = MethodTable()

@@ -19,8 +19,9 @@ from rpcsvc.app import create_app
 from rpcsvc.client import HttpError, RpcClient
 from rpcsvc.config import Settings
 from rpcsvc.discover import register_discover
-from rpcsvc.jsonrpc import RPC_KEY, MethodTable
+from rpcsvc.jsonrpc import RPC_KEY
 from rpcsvc.methods import methods
+from rpcsvc.methodtable import MethodTable
 from rpcsvc.tasktypes import builtin_registry, register_debug_types
 from tests.conftest import Service, StartService
 

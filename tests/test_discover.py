@@ -16,8 +16,9 @@ from rpcsvc.app import create_app
 from rpcsvc.client import RpcClient
 from rpcsvc.config import Settings
 from rpcsvc.discover import PROTOCOL_ERRORS, register_discover
-from rpcsvc.jsonrpc import RPC_KEY, MethodTable, Param
+from rpcsvc.jsonrpc import RPC_KEY
 from rpcsvc.methods import methods
+from rpcsvc.methodtable import MethodTable, Param
 from rpcsvc.tasktypes import builtin_registry, register_debug_types
 from tests.conftest import Service
 
