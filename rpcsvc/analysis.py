@@ -45,12 +45,13 @@ def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
     """One pool call for a small task; else per-post chunks, the whole-set step beside them,
     and the merge in the server."""
     items = content_items(params, context)
+    k = params.get("k")
     options = content_options(
         tuple(params["analysis_types"]),
         params["detail"] == "posts",
-        params.get("k"),
-        params.get("top_n", 20),
-        params.get("seed", 0),
+        None if k is None else int(k),  # JSON Schema's integers include 7.0
+        int(params.get("top_n", 20)),
+        int(params.get("seed", 0)),
     )
     size = context.settings.chunk_size
     if len(items) <= size:
@@ -68,7 +69,7 @@ def plan_content(params: dict[str, Any], context: TaskContext) -> Plan:
     return Plan(chunks=chunks, finish=Call(content.merge_chunks, (options,)), finish_in_pool=False)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256, typed=True)
 def content_options(
     analysis_types: tuple[str, ...], with_rows: bool, k: int | None, top_n: int, seed: int
 ) -> content.ContentOptions:
@@ -160,15 +161,14 @@ def _plan_report(params: dict[str, Any], context: TaskContext) -> Plan:
 
 
 def _report_of_tasks(tasks: dict[str, Any], spec: Callable[[str], report_build.ReportSpec]) -> Plan:
-    """One pool call renders the finished tasks' results (records only; rows left out)."""
+    """One pool call renders the finished tasks' results, handed over as their records' JSON
+    (parsed in the pool, not on the server's loop; rows left out)."""
     content_task, graph_task = tasks.get("analyze_content"), tasks.get("analyze_relationships")
-    content_result = None
-    if content_task is not None:
-        content_result = {k: v for k, v in content_task.result.items() if k != "posts"}
     described = "; ".join(f"{t.type} task {t.task_id}" for t in tasks.values())
-    graph_result = graph_task.result if graph_task is not None else None
-    args = (spec(described), content_result, graph_result)
-    return Plan(chunks=[Call(report_build.report_from_results, args)])
+    content_record = content_task.record_json() if content_task is not None else None
+    graph_record = graph_task.record_json() if graph_task is not None else None
+    args = (spec(described), content_record, graph_record)
+    return Plan(chunks=[Call(report_build.report_from_records, args)])
 
 
 def _report_of_posts(

@@ -240,7 +240,7 @@ def _request_problem(message: dict[str, Any]) -> str:
 def _as_rpc_error(exc: Exception, method: Method) -> errors.RpcsvcError:
     if isinstance(exc, errors.RpcsvcError) and not isinstance(exc, errors.TaskError):
         return exc
-    log.exception("internal error in %s", method.name)
+    log.error("internal error in %s", method.name, exc_info=exc)  # also outside `except`
     return errors.InternalError(
         f"Internal error in {method.name}", data={"type": type(exc).__name__}
     )

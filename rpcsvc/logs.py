@@ -10,7 +10,6 @@ these fields are members of their own (``task_id``, ``type``, ``status``, ``wait
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -59,6 +58,7 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     A WARNING or worse is written at once with whatever came before it, as is anything logged
     where no event loop runs (start-up, other threads); the rest waits at most FLUSH_INTERVAL.
+    A stream that fails (a reader gone) loses the lines and never stops the caller.
     """
 
     FLUSH_INTERVAL = 0.25
@@ -68,7 +68,8 @@ class BatchingStreamHandler(logging.StreamHandler):
         super().__init__(stream)
         self._lines: list[str] = []
         self._size = 0
-        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
         try:
@@ -80,27 +81,34 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._size += len(line)
         if record.levelno >= logging.WARNING or self._size >= self.FLUSH_BYTES:
             self.flush()
-        elif not self._flush_scheduled:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._flush_scheduled = True
-            loop.call_later(self.FLUSH_INTERVAL, self._flush_later)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._timer is None or self._timer_loop is not loop:  # none pending on this loop
+            self._timer_loop = loop
+            self._timer = loop.call_later(self.FLUSH_INTERVAL, self._flush_later)
 
     def _flush_later(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
+        with self.lock:  # type: ignore[union-attr]
+            self._timer = None
+            self.flush()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            if self._lines:
-                text, self._lines, self._size = "".join(self._lines), [], 0
-                # a closed or broken stream loses the lines, as StreamHandler's would be lost
-                with contextlib.suppress(OSError, ValueError):
+            text, self._lines, self._size = "".join(self._lines), [], 0
+            try:
+                if text:
                     self.stream.write(text)
-            super().flush()
+                self.stream.flush()
+            except Exception:
+                pass  # a closed or broken stream: the lines are lost, the caller goes on
+
+    def close(self) -> None:
+        self.flush()  # logging.basicConfig(force=True) closes handlers without flushing them
+        super().close()
 
 
 class _SecondCache:

@@ -249,7 +249,12 @@ class TaskManager:
             task_type, params = _adhoc_type(func_or_type, tuple(args), dict(kwargs or {}))
         self._seq += 1
         task = Task(
-            type=task_type.name, params=params, priority=priority, timeout=timeout, seq=self._seq
+            type=task_type.name,
+            params=params,
+            priority=priority,
+            timeout=timeout,
+            seq=self._seq,
+            keep_result=not isinstance(func_or_type, str),
         )
         live = _Live(task, task_type)
         if task_type.kind == "cpu":
@@ -441,7 +446,10 @@ class TaskManager:
         self._notify(task, previous)
 
     def _notify(self, task: Task, previous: TaskStatus | None) -> None:
+        status = task.status
         for listener in self.listeners:
+            if task.status is not status:
+                return  # a listener moved the task on: that transition was told to all of them
             listener(task, previous)
 
 

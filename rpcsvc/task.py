@@ -59,7 +59,7 @@ class Priority(enum.IntEnum):
 
     @classmethod
     def from_label(cls, label: str) -> Priority:
-        return _PRIORITY_BY_LABEL[label]
+        return _PRIORITY_BY_LABEL[label.lower()]
 
 
 PRIORITY_LABELS = [p.label for p in Priority]
@@ -138,6 +138,7 @@ class Task:
         "_waiters",
         "attempts",
         "error",
+        "keep_result",
         "params",
         "params_summary",
         "priority",
@@ -157,6 +158,7 @@ class Task:
         priority: Priority,
         timeout: float | None,
         seq: int,
+        keep_result: bool = False,
     ) -> None:
         self.task_id = new_task_id()
         self.type = type
@@ -179,6 +181,8 @@ class Task:
         # A finished record never changes: its JSON is made once, however often it is read,
         # and then holds the result (see compact()).
         self._result: Any = None
+        # A Python caller's own function may return any picklable value: kept as it is.
+        self.keep_result = keep_result
         self._json_full: bytes | None = None
         self._json_summary: bytes | None = None
 
@@ -253,7 +257,8 @@ class Task:
         self.result = result
         self.error = error
         self.params = None
-        self.compact()
+        if not self.keep_result:
+            self.compact()
         waiters, self._waiters = self._waiters, None
         if waiters:
             for waiter, timer in waiters.items():

@@ -18,6 +18,7 @@ from rpcsvc import errors
 from rpcsvc.registry import Call
 from rpcsvc.task import Task
 from tests.conftest import Service, StartService
+from tests.test_metrics import counters, scrape
 from workers import content
 from workers.collection.reddit import normalise_thing
 
@@ -288,7 +289,8 @@ async def test_cancelled_bulk_analysis_runs_no_further_chunk(
             handed_at_cancel.append(len(handed))
             service.manager.cancel(record.task_id)
 
-    service.manager.listeners.append(cancel_on_first_progress)
+    # (first among the listeners: the others then see the cancel, not the stale progress)
+    service.manager.listeners.insert(0, cancel_on_first_progress)
     cancelled = await service.rpc.wait(task["task_id"])
     # Then it ends cancelled, part done
     assert cancelled["status"] == "cancelled"
@@ -298,5 +300,9 @@ async def test_cancelled_bulk_analysis_runs_no_further_chunk(
     assert after["status"] == "completed"
     ours = [c for c in handed if c.fn in (content.analyze_chunk, content.analyze_whole_set)]
     assert handed_at_cancel == [2]  # the whole-set step and the first chunk, one per worker
+    # And the metrics count its end once, and nothing as still running
+    samples = counters(await scrape(service))
+    assert samples["rpcsvc_tasks_finished_total{status=cancelled,type=analyze_content}"] == 1
+    assert samples["rpcsvc_tasks_running{type=analyze_content}"] == 0
     assert len(ours) == 2
     assert not service.manager.jobs_of(task["task_id"])

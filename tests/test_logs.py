@@ -165,3 +165,33 @@ def test_lines_logged_where_no_loop_runs_are_written_at_once(
     log, stream = batching_log
     log.info("start-up")
     assert stream.getvalue() == "INFO start-up\n"
+
+
+class _BrokenPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError("the reader has gone")
+
+    def flush(self) -> None:
+        raise BrokenPipeError("the reader has gone")
+
+
+async def test_a_broken_stream_loses_lines_but_never_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the handler on a pipe whose reader has gone, in a running loop
+    monkeypatch.setattr(BatchingStreamHandler, "FLUSH_INTERVAL", 0)
+    handler = BatchingStreamHandler(_BrokenPipe())
+    log = logging.getLogger("tests.broken")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        # When lines are logged and written, on the loop's timer and at once
+        log.info("batched")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        log.warning("at once")
+        handler.close()
+    finally:
+        log.removeHandler(handler)
+    # Then nothing was raised to the callers (the server's transitions log from inside)

@@ -415,3 +415,22 @@ async def test_result_that_is_not_json_is_reported_when_read(service: Service) -
         with pytest.raises(errors.InternalError):
             await service.rpc.call(method, task_id=odd)
     assert ok["status"] == "completed"
+
+
+async def test_integral_floats_are_integers_and_do_not_leak_into_other_tasks(
+    service: Service,
+) -> None:
+    # Given JSON Schema's integers, which include 7.0, for top_n and seed
+    params = {"texts": TEXTS, "analysis_types": ["entities"], "detail": "summary"}
+    # When one task gives them as floats and the next as ints
+    floats = await service.rpc.run("analyze_content", {**params, "top_n": 7.0, "seed": 0.0})
+    ints = await service.rpc.run("analyze_content", {**params, "top_n": 7, "seed": 0})
+    # Then both complete with the same result
+    assert floats["status"] == ints["status"] == "completed", floats["error"]
+    assert floats["result"] == ints["result"]
+
+
+async def test_python_callers_may_spell_priorities_in_any_case(service: Service) -> None:
+    task_id = service.manager.create_task("debug.echo", kwargs={"value": 1}, priority="HIGH")
+    assert (await service.rpc.status(task_id))["priority"] == "high"
+    service.manager.cancel(task_id)

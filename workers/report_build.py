@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from workers import content, relationships, reports
 
 
@@ -35,12 +37,18 @@ def relationships_partial(
     return {"kind": "relationships", "result": relationships.analyze_with(posts, graph)}
 
 
-def report_from_results(
-    spec: ReportSpec,
-    content_result: dict[str, Any] | None,
-    relationships_result: dict[str, Any] | None,
+def report_from_records(
+    spec: ReportSpec, content_record: bytes | None, relationships_record: bytes | None
 ) -> dict[str, Any]:
-    """The report of finished tasks' results (their per-post rows left out)."""
+    """The report of finished tasks, from their records' JSON as the server keeps them: parsed
+    here, in the pool (a bulk task's record is tens of megabytes), per-post rows left out."""
+    content_result = None
+    if content_record is not None:
+        content_result = orjson.loads(content_record)["result"]
+        content_result.pop("posts", None)
+    relationships_result = None
+    if relationships_record is not None:
+        relationships_result = orjson.loads(relationships_record)["result"]
     return write_report(spec, report_data(spec, content_result, relationships_result))
 
 
