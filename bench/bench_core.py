@@ -495,7 +495,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=4, help="length of one wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per server (median)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of parts 1 and 2 (medians)")
     parser.add_argument(
         "--only",
         default="http,tiny,bulk",
