@@ -48,10 +48,8 @@ __all__ = [
 ]
 
 
-def get_connector(
-    platform: str, *, http: HttpClient | None, settings: CollectionSettings
-) -> Connector:
-    """The connector for ``platform``; InvalidParams naming the known ones otherwise."""
+def _factory(platform: Any) -> ConnectorFactory:
+    """The connector class of ``platform``; InvalidParams naming the known ones otherwise."""
     factory = CONNECTORS.get(platform) if isinstance(platform, str) else None
     if factory is None:
         raise InvalidParams(
@@ -59,6 +57,14 @@ def get_connector(
             f"unknown platform {platform!r}; known platforms: {', '.join(sorted(CONNECTORS))}",
             known=sorted(CONNECTORS),
         )
+    return factory
+
+
+def get_connector(
+    platform: str, *, http: HttpClient | None, settings: CollectionSettings
+) -> Connector:
+    """The connector for ``platform``; InvalidParams naming the known ones otherwise."""
+    factory = _factory(platform)
     if http is None and platform not in OFFLINE:
         raise ValueError(f"the {platform} connector needs an HttpClient")
     return factory(http, settings)
@@ -79,13 +85,7 @@ def validate_request(
     Raises InvalidParams naming the field: ``platform``, ``entity_ids[3]``, ``options.foo``,
     ``since``, ``until`` or ``limit_per_entity``. Needs no network and no settings.
     """
-    factory = CONNECTORS.get(platform) if isinstance(platform, str) else None
-    if factory is None:
-        raise InvalidParams(
-            "platform",
-            f"unknown platform {platform!r}; known platforms: {', '.join(sorted(CONNECTORS))}",
-            known=sorted(CONNECTORS),
-        )
+    factory = _factory(platform)
     checker = factory(None, CollectionSettings())  # only checks syntax: no requests
     if not isinstance(entity_ids, list) or not entity_ids:
         raise InvalidParams("entity_ids", "must be a non-empty list of strings")
