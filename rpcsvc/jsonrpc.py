@@ -164,8 +164,7 @@ def _dispatch(message: Any, table: MethodTable, context: Any, observers: Sequenc
         error = _as_rpc_error(exc, method)
         _observe(observers, method.name, error.code, start)
         return None if is_notification else _error_response(reply_id, error)
-    if observers:
-        _observe(observers, method.name, None, start)
+    _observe(observers, method.name, None, start)
     return None if is_notification else {"jsonrpc": "2.0", "result": result, "id": reply_id}
 
 

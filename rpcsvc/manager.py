@@ -270,9 +270,14 @@ class TaskManager:
 
     def execute_task_async(self, task_id: str) -> None:
         """Queue a created task; it starts when its priority and the pool allow."""
-        task = self.get(task_id)
+        self.get(task_id)  # TaskNotFound / TaskEvicted for an id it does not know
         live = self._live.get(task_id)
-        if live is None or live.queued or task.status is not TaskStatus.PENDING:
+        if live is not None:
+            self._queue(live)
+
+    def _queue(self, live: _Live) -> None:
+        task = live.task
+        if live.queued or task.status is not TaskStatus.PENDING:
             return
         live.queued = True
         if live.task_type.kind == "io":
@@ -298,9 +303,9 @@ class TaskManager:
 
     def submit(self, type_name: str, params: Mapping[str, Any], **options: Any) -> Task:
         """Create and queue in one step; the record is returned."""
-        task_id = self.create_task(type_name, (), params, **options)
-        self.execute_task_async(task_id)
-        return self.store.get(task_id)
+        live = self._live[self.create_task(type_name, (), params, **options)]
+        self._queue(live)
+        return live.task
 
     # --- convenience methods of the original design ---------------------------------------
 
