@@ -2,9 +2,11 @@
 
 Run from the repository root, in one go (needs `wrk` for the HTTP part: apt-get install wrk):
 
-    python bench/bench_core.py [--workers 2] [--seconds 5]
+    python bench/bench_core.py [--workers 2] [--seconds 4] [--rounds 5] [--only http,tiny,bulk]
+                               [--log-level warning]
 
-Every figure is printed beside its baseline measured in the same run on the same machine.
+Every figure is printed beside its baseline measured in the same run on the same machine;
+parts 1 and 2 alternate rpcsvc and its baselines for --rounds rounds and print the medians.
 """
 
 from __future__ import annotations
